@@ -1,0 +1,129 @@
+"""The typed shape of config.yml. Every model forbids unknown keys: a typo must be an error, not a no-op."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bot.config.contracts_schema import ContractsConfig
+from bot.config.images_schema import ImagesConfig
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class PersonaConfig(Strict):
+    name: str = "Lukas"
+    system_prompt: str = Field(min_length=1)
+
+
+class LLMConfig(Strict):
+    provider: str = "openai"
+    model: str = "gpt-4o-mini"
+    api_base: str | None = None
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=150, ge=1, le=32_000)
+    context_budget_tokens: int = Field(default=4000, ge=256)
+    history_size: int = Field(default=20, ge=1, le=200)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    default_encoding: Literal["cl100k_base", "o200k_base"] = "cl100k_base"
+
+    @field_validator("api_base")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _budget_leaves_room(self) -> LLMConfig:
+        if self.max_tokens >= self.context_budget_tokens:
+            raise ValueError(
+                f"max_tokens ({self.max_tokens}) must be smaller than context_budget_tokens "
+                f"({self.context_budget_tokens}), or no room is left for the conversation"
+            )
+        return self
+
+
+class RetryPolicy(Strict):
+    attempts: int = Field(ge=1, le=10)
+    wait_min_seconds: float = Field(ge=0)
+    wait_max_seconds: float = Field(ge=0)
+    multiplier: float = Field(default=1.0, gt=0)
+    jitter_seconds: float = Field(default=1.0, ge=0)
+    respect_retry_after: bool = True
+    max_retry_after_seconds: float = Field(default=60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> RetryPolicy:
+        if self.wait_min_seconds > self.wait_max_seconds:
+            raise ValueError("wait_min_seconds must not exceed wait_max_seconds")
+        return self
+
+
+class RetryConfig(Strict):
+    chat: RetryPolicy = RetryPolicy(attempts=3, wait_min_seconds=1, wait_max_seconds=10, multiplier=1)
+    images: RetryPolicy = RetryPolicy(attempts=2, wait_min_seconds=4, wait_max_seconds=60, multiplier=2)
+
+
+class BreakerConfig(Strict):
+    fail_max: int = Field(default=5, ge=1)
+    reset_seconds: float = Field(default=60.0, gt=0)
+
+
+class FallbackConfig(Strict):
+    lines: list[str] = Field(min_length=1)
+    refusal_lines: list[str] = Field(min_length=1)
+
+    @field_validator("lines", "refusal_lines")
+    @classmethod
+    def _no_blank_lines(cls, lines: list[str]) -> list[str]:
+        if any(not line.strip() for line in lines):
+            raise ValueError("lines must not be empty strings")
+        return lines
+
+
+class ModelPrice(Strict):
+    """US dollars per one million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class LoggingConfig(Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_lines: bool = Field(default=False, alias="json")
+
+
+class DatabaseConfig(Strict):
+    upgrade_on_start: bool = True
+
+
+class SlackConfig(Strict):
+    user_cache_seconds: int = Field(default=3600, ge=0)
+    max_message_chars: int = Field(default=3900, ge=100, le=40_000)
+    admin_alert_interval_seconds: int = Field(default=3600, ge=0)
+
+
+class LukasConfig(Strict):
+    persona: PersonaConfig
+    llm: LLMConfig = LLMConfig()
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    fallbacks: FallbackConfig
+    images: ImagesConfig = ImagesConfig()
+    contracts: ContractsConfig = ContractsConfig()
+    admins: list[str] = []
+    prices: dict[str, ModelPrice] = {}
+    slack: SlackConfig = SlackConfig()
+    logging: LoggingConfig = LoggingConfig()
+    database: DatabaseConfig = DatabaseConfig()
+
+    @field_validator("admins")
+    @classmethod
+    def _slack_user_ids(cls, admins: list[str]) -> list[str]:
+        for admin in admins:
+            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", admin):
+                raise ValueError(f"{admin!r} is not a Slack user ID (they look like 'U012AB3CD')")
+        return admins

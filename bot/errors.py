@@ -1,0 +1,51 @@
+"""The one exception hierarchy for Lukas's own errors.
+
+Library errors (any-llm, openai, slack-sdk, SQLAlchemy) are caught at the edges and either handled or
+wrapped in one of these, so callers only ever need to know this file.
+"""
+
+from __future__ import annotations
+
+
+class LukasError(Exception):
+    """Base of every error Lukas raises on purpose."""
+
+
+class ConfigError(LukasError):
+    """config.yml is missing, unreadable or invalid. `problems` holds one line per field."""
+
+    def __init__(self, problems: list[str], *, path: str | None = None) -> None:
+        self.problems = problems
+        self.path = path
+        where = f"{path}: " if path else ""
+        super().__init__(where + "; ".join(problems))
+
+
+class StartupError(LukasError):
+    """Lukas cannot start (missing tokens, unreachable database); the message says how to fix it."""
+
+
+class DatabaseUnavailableError(LukasError):
+    """The database could not be reached or migrated."""
+
+
+class LLMError(LukasError):
+    """The chat model could not produce a reply; the caller answers with a fallback line."""
+
+    def __init__(self, message: str, *, outcome: str, attempts: int = 0) -> None:
+        self.outcome = outcome
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class ImageGenerationError(LukasError):
+    """The image API failed; `status` is the GeneratedImage status to record."""
+
+    def __init__(self, message: str, *, status: str = "failed", attempts: int = 0) -> None:
+        self.status = status
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class SlackDeliveryError(LukasError):
+    """Slack refused or failed a call after our own retries."""

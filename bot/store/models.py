@@ -1,0 +1,133 @@
+"""Database tables. Uniqueness constraints here are what make "exactly once" hold across replicas."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Conversation(Base):
+    """A DM channel, or a channel thread. DMs use thread_ts '' so the unique key never holds a NULL."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "thread_ts", name="uq_conversations_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), default="")
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32), default="")
+    kind: Mapped[str] = mapped_column(String(16))  # "dm" | "thread"
+    last_fallback: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    messages: Mapped[list[Message]] = relationship(back_populates="conversation")
+
+
+class Message(Base):
+    """One message in a conversation: a person's, Lukas's reply, or a fallback line.
+
+    `reply_state` on user messages drives exactly-once replies: pending -> posting -> done. A restart
+    re-runs only `pending` ones; a `posting` one may already be in Slack and is never posted again.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "slack_ts", name="uq_messages_channel_ts"),
+        Index("ix_messages_conversation_recent", "conversation_id", "id"),
+        Index("ix_messages_reply_state", "reply_state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32), default=None)
+    event_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    user_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    user_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    sender: Mapped[str] = mapped_column(String(16))  # "user" | "bot" | "fallback"
+    content: Mapped[str] = mapped_column(Text)
+    token_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    reply_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class GeneratedImage(Base):
+    """One weekly-image attempt. `slot_key` is unique: claiming it is what stops double posting."""
+
+    __tablename__ = "generated_images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot_key: Mapped[str] = mapped_column(String(64), unique=True)
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    revised_prompt: Mapped[str | None] = mapped_column(Text, default=None)
+    theme: Mapped[str | None] = mapped_column(String(64), default=None)
+    occasion: Mapped[str | None] = mapped_column(String(64), default=None)
+    model: Mapped[str] = mapped_column(String(64), default="")
+    size: Mapped[str] = mapped_column(String(16), default="")
+    quality: Mapped[str] = mapped_column(String(16), default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    local_path: Mapped[str | None] = mapped_column(Text, default=None)
+    upload_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    slack_file_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    slack_permalink: Mapped[str | None] = mapped_column(Text, default=None)
+    channel_id: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class LLMCall(Base):
+    """The cost ledger: one row per request to a chat model (including ones that failed)."""
+
+    __tablename__ = "llm_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), default=None, index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(16), default="chat")  # chat | caption
+    provider: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    outcome: Mapped[str] = mapped_column(String(32))  # ok | rate_limited | server_error | auth | ...
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -1,0 +1,58 @@
+"""Alembic environment: async, using the bot's own URL resolution (DATABASE_URL or the SQLite default)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from bot.store.db import create_engine, resolve_url
+from bot.store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _url() -> str:
+    return resolve_url(config.get_main_option("sqlalchemy.url") or None)
+
+
+def _configure(connection: Connection | None = None) -> None:
+    options = {
+        "target_metadata": target_metadata,
+        "compare_type": True,
+        "render_as_batch": True,  # SQLite needs batch mode to alter tables
+    }
+    if connection is None:
+        context.configure(url=_url(), literal_binds=True, **options)
+    else:
+        context.configure(connection=connection, **options)
+
+
+def _run_sync(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async() -> None:
+    engine = create_engine(_url())
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run_sync)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    _configure()
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run_sync(connection)
+    else:
+        asyncio.run(_run_async())

@@ -1,0 +1,177 @@
+"""An OpenAI-compatible stand-in on 127.0.0.1: chat completions (plain and streamed) and image generation.
+
+Tests script it: a default reply, a latency, and a queue of faults (status code, error body,
+Retry-After, or a hang) consumed one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+# A 1x1 transparent PNG: real image bytes for the image endpoints.
+TINY_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+@dataclass
+class LLMFault:
+    status: int = 500
+    code: str | None = None
+    message: str = "stand-in fault"
+    retry_after: float | None = None
+    hang: float | None = None  # sleep this long before answering (to provoke client timeouts)
+    body: str | None = None  # raw body instead of a JSON error
+
+
+@dataclass
+class LLMRequest:
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)
+
+
+class OpenAIStandIn:
+    def __init__(self, *, latency: float = 0.0, reply: str = "Hello from the honey pot! 🐻") -> None:
+        self.latency = latency
+        self.reply: str | Callable[[dict[str, Any]], str] = reply
+        self.usage = {"prompt_tokens": 42, "completion_tokens": 17}
+        self.faults: list[LLMFault] = []
+        self.image_faults: list[LLMFault] = []
+        self.image_mode = "b64"  # or "url"
+        self.image_bytes = TINY_PNG
+        self.image_content_type = "image/png"
+        self.stream_chunk_delay = 0.0
+        self.requests: list[LLMRequest] = []
+        self._runner: web.AppRunner | None = None
+        self._ids = itertools.count(1)
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def chat_requests(self) -> list[LLMRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    @property
+    def image_requests(self) -> list[LLMRequest]:
+        return [r for r in self.requests if r.path.endswith("/images/generations")]
+
+    async def __aenter__(self) -> OpenAIStandIn:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_get("/files/{name}", self._file)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _record(self, request: web.Request) -> dict[str, Any]:
+        body = await request.json()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.requests.append(LLMRequest(request.path, body, headers))
+        return body
+
+    @staticmethod
+    async def _fault_response(fault: LLMFault) -> web.Response:
+        if fault.hang:
+            await asyncio.sleep(fault.hang)
+        headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+        if fault.body is not None:
+            return web.Response(status=fault.status, text=fault.body, headers=headers)
+        error = {
+            "message": fault.message,
+            "type": "invalid_request_error" if fault.status < 500 else "server_error",
+            "code": fault.code,
+            "param": None,
+        }
+        return web.json_response({"error": error}, status=fault.status, headers=headers)
+
+    def _reply_for(self, body: dict[str, Any]) -> str:
+        return self.reply(body) if callable(self.reply) else self.reply
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        if self.faults:
+            return await self._fault_response(self.faults.pop(0))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        text = self._reply_for(body)
+        completion_id = f"chatcmpl-{next(self._ids)}"
+        model = body.get("model", "stand-in")
+        if body.get("stream"):
+            return await self._stream(request, completion_id, model, text)
+        return web.json_response(
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+                "usage": {**self.usage, "total_tokens": sum(self.usage.values())},
+            }
+        )
+
+    async def _stream(self, request: web.Request, completion_id: str, model: str, text: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        words = text.split(" ")
+        for index, word in enumerate(words):
+            piece = word if index == 0 else " " + word
+            chunk = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+            }
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if self.stream_chunk_delay:
+                await asyncio.sleep(self.stream_chunk_delay)
+        final = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {**self.usage, "total_tokens": sum(self.usage.values())},
+        }
+        await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+        await response.write_eof()
+        return response
+
+    async def _images(self, request: web.Request) -> web.Response:
+        body = await self._record(request)
+        if self.image_faults:
+            return await self._fault_response(self.image_faults.pop(0))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        item: dict[str, Any] = {"revised_prompt": "revised: " + str(body.get("prompt", ""))[:200]}
+        if self.image_mode == "url":
+            item["url"] = f"http://127.0.0.1:{self.port}/files/bear.png"
+        else:
+            item["b64_json"] = base64.b64encode(self.image_bytes).decode()
+        return web.json_response({"created": int(time.time()), "data": [item]})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        self.requests.append(LLMRequest(request.path, {}, dict(request.headers)))
+        return web.Response(body=self.image_bytes, content_type=self.image_content_type)

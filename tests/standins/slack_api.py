@@ -1,0 +1,189 @@
+"""A Slack Web API stand-in on 127.0.0.1 that records every call and can inject Slack's errors."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+TEAM_ID = "T0TEAM"
+
+
+@dataclass
+class SlackCall:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Fault:
+    error: str
+    times: int
+    retry_after: int | None = None
+    status: int = 200
+
+
+class SlackStandIn:
+    """Use as `async with SlackStandIn() as slack:`; point the bot at `slack.api_url`."""
+
+    def __init__(self, *, latency: float = 0.0) -> None:
+        self.calls: list[SlackCall] = []
+        self.uploads: dict[str, bytes] = {}
+        self.latency = latency
+        self.users: dict[str, dict[str, Any]] = {}
+        self.faults: dict[str, list[Fault]] = {}
+        self.responders: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        self._ts = itertools.count(1)
+        self._file_ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # ----- what tests read
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def calls_to(self, method: str) -> list[SlackCall]:
+        return [call for call in self.calls if call.method == method]
+
+    def posted_texts(self, channel: str | None = None) -> list[str]:
+        return [
+            call.params.get("text", "")
+            for call in self.calls_to("chat.postMessage")
+            if channel is None or call.params.get("channel") == channel
+        ]
+
+    def fail(
+        self,
+        method: str,
+        error: str = "ratelimited",
+        *,
+        times: int = 1,
+        retry_after: int | None = None,
+        status: int | None = None,
+    ) -> None:
+        """The next `times` calls to `method` fail with Slack error `error`."""
+        if status is None:
+            status = 429 if error == "ratelimited" else 200
+        self.faults.setdefault(method, []).append(Fault(error, times, retry_after, status))
+
+    def add_user(self, user_id: str, *, display_name: str = "", real_name: str = "", is_bot: bool = False) -> None:
+        self.users[user_id] = {
+            "id": user_id,
+            "name": (display_name or real_name or user_id).lower(),
+            "real_name": real_name,
+            "is_bot": is_bot,
+            "profile": {"display_name": display_name, "real_name": real_name},
+        }
+
+    # ----- lifecycle
+    async def __aenter__(self) -> SlackStandIn:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/api/{method}", self._handle)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    # ----- request handling
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        body = await request.read()
+        if not body:
+            return params
+        if request.content_type == "application/json":
+            params.update(json.loads(body))
+        else:
+            params.update(parse_qsl(body.decode(), keep_blank_values=True))
+        return params
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self.calls.append(SlackCall(method, params))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        queue = self.faults.get(method)
+        if queue:
+            fault = queue[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                queue.pop(0)
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            return web.json_response({"ok": False, "error": fault.error}, status=fault.status, headers=headers)
+        if method in self.responders:
+            return web.json_response(self.responders[method](params))
+        return web.json_response(self._default(method, params, request))
+
+    def _default(self, method: str, params: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "team_id": TEAM_ID,
+                "user": "lukas",
+                "team": "Research",
+                "url": "https://research.example/",
+            }
+        if method in ("chat.postMessage", "chat.postEphemeral", "chat.startStream"):
+            ts = f"{1_700_000_000 + next(self._ts)}.000100"
+            return {
+                "ok": True,
+                "channel": params.get("channel"),
+                "ts": ts,
+                "message_ts": ts,
+                "message": {"text": params.get("text", ""), "ts": ts},
+            }
+        if method in ("chat.update", "chat.appendStream", "chat.stopStream"):
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+        if method == "users.info":
+            user_id = params.get("user", "")
+            user = self.users.get(user_id)
+            return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+        if method == "conversations.open":
+            users = str(params.get("users", ""))
+            return {"ok": True, "channel": {"id": "D" + users.split(",")[0].lstrip("UW")}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._file_ids):06d}"
+            return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            files = params.get("files")
+            files = json.loads(files) if isinstance(files, str) else files or []
+            return {
+                "ok": True,
+                "files": [
+                    {"id": f["id"], "title": f.get("title", ""), "permalink": f"https://slack.example/files/{f['id']}"}
+                    for f in files
+                ],
+            }
+        return {"ok": True}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        reader = await request.post() if request.content_type.startswith("multipart/") else None
+        if reader is not None:
+            part = next(iter(reader.values()))
+            data = part.file.read() if hasattr(part, "file") else str(part).encode()
+        else:
+            data = await request.read()
+        self.uploads[file_id] = data
+        self.calls.append(SlackCall("upload", {"file_id": file_id, "bytes": len(data)}))
+        return web.Response(text=f"OK - {len(data)}")
