@@ -1,0 +1,121 @@
+"""The `lukas` command (also `python -m bot`). Admin mistakes print a clear message and exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+
+import bot
+from bot.config.live import LiveConfig
+from bot.config.loader import default_config_path, load_config, summarize
+from bot.errors import ConfigError, LukasError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _print_config_error(error: ConfigError) -> None:
+    print(f"config error in {error.path or 'config.yml'}:", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    print("Nothing was changed. Fix the lines above and run `lukas config check` again.", file=sys.stderr)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    path = args.path or default_config_path()
+    config = load_config(path)
+    print(f"{path}: OK")
+    for line in summarize(config):
+        print(f"  {line}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.store import migrate
+    from bot.store.db import redacted, resolve_url
+
+    migrate.upgrade(args.database_url)
+    print(f"database is up to date: {redacted(resolve_url(args.database_url))}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.runtime import serve
+    from bot.settings import load_settings
+
+    settings = load_settings(port=args.port)
+    settings.require_slack()
+    path = args.config or settings.config_path
+    live = LiveConfig(load_config(path), path=path)
+    asyncio.run(serve(settings, live, upgrade=not args.no_upgrade))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lukas", description="Lukas the Bear, the research team's Slack bot.")
+    parser.add_argument("--version", action="version", version=f"lukas {bot.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="connect to Slack and chat (Socket Mode if SLACK_APP_TOKEN is set)")
+    run.add_argument("--port", type=int, default=None, help="HTTP mode port (default: $PORT or 3000)")
+    run.add_argument("--config", default=None, help="config file (default: $LUKAS_CONFIG or ./config.yml)")
+    run.add_argument("--no-upgrade", action="store_true", help="do not apply database migrations on start")
+    run.set_defaults(handler=cmd_run)
+
+    config = commands.add_parser("config", help="work with config.yml")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_commands.add_parser("check", help="validate a config file and print a summary")
+    check.add_argument("path", nargs="?", default=None)
+    check.set_defaults(handler=cmd_config_check)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations ($DATABASE_URL, default ./data/lukas.db)")
+    upgrade.add_argument("--database-url", default=None, help=argparse.SUPPRESS)
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    for register in _plugin_registrars():
+        register(commands)
+    return parser
+
+
+def _plugin_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+    """Subcommands owned by other packages (images, admin reports)."""
+    registrars = []
+    try:
+        from bot.images.cli import register as register_images
+
+        registrars.append(register_images)
+    except ImportError:
+        pass
+    try:
+        from bot.admin.cli import register as register_admin
+
+        registrars.append(register_admin)
+    except ImportError:
+        pass
+    return registrars
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except ConfigError as error:
+        _print_config_error(error)
+        return 1
+    except LukasError as error:
+        print(f"lukas: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

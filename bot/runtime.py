@@ -1,0 +1,140 @@
+"""Wiring: one place that builds the services, starts Slack (HTTP or Socket Mode) and stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+import bot
+from bot.config.live import LiveConfig
+from bot.errors import DatabaseUnavailableError
+from bot.logging_setup import configure_logging
+from bot.settings import Settings
+from bot.slack.alerts import AdminAlerter
+from bot.slack.client import build_web_client
+from bot.slack.server import build_web_app, start_http
+from bot.store import migrate
+from bot.store.db import create_engine, ping, session_factory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything the listeners and jobs share. Built once per process (and per event loop)."""
+
+    settings: Settings
+    config: LiveConfig
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    slack: AsyncWebClient
+    alerter: AdminAlerter
+    started_at: float = field(default_factory=time.time)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_services(settings: Settings, config: LiveConfig) -> Services:
+    engine = create_engine(settings.database_url)
+    slack = build_web_client(token=settings.bot_token, api_url=settings.slack_api_url)
+    return Services(
+        settings=settings,
+        config=config,
+        engine=engine,
+        sessions=session_factory(engine),
+        slack=slack,
+        alerter=AdminAlerter(client=slack, config=config),
+    )
+
+
+class Lukas:
+    """A running bot. `start()` returns once Slack traffic is being served; `stop()` drains and closes."""
+
+    def __init__(self, settings: Settings, config: LiveConfig) -> None:
+        self.settings = settings
+        self.config = config
+        self.services = build_services(settings, config)
+        self.bolt = self._build_bolt()
+        self._http: web.AppRunner | None = None
+        self._socket_handler: Any = None
+
+    def _build_bolt(self) -> AsyncApp:
+        settings = self.settings
+        app = AsyncApp(
+            client=self.services.slack,
+            signing_secret=settings.signing_secret or "unused-in-socket-mode",
+            process_before_response=True,  # listeners only store and schedule; the reply work runs after ack
+            request_verification_enabled=not settings.socket_mode,
+        )
+        from bot.slack.listeners import register_listeners
+
+        register_listeners(app, self.services)
+        return app
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        details: dict[str, Any] = {
+            "version": bot.__version__,
+            "uptime_seconds": int(time.time() - self.services.started_at),
+        }
+        try:
+            await asyncio.wait_for(ping(self.services.engine), timeout=5)
+            details["database"] = "ok"
+        except (DatabaseUnavailableError, TimeoutError):
+            details["database"] = "unreachable"
+            return False, details
+        return True, details
+
+    async def start(self, *, host: str = "0.0.0.0", port: int | None = None) -> int | None:
+        """Start serving; returns the HTTP port (None in Socket Mode)."""
+        await ping(self.services.engine)
+        if self.settings.socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self._socket_handler = AsyncSocketModeHandler(self.bolt, self.settings.app_token)
+            await self._socket_handler.connect_async()
+            log.info("Lukas is connected to Slack in Socket Mode")
+            return None
+        web_app = build_web_app(self.bolt, health=self.health)
+        self._http = await start_http(web_app, host=host, port=self.settings.port if port is None else port)
+        bound = self._http.addresses[0][1] if self._http.addresses else self.settings.port
+        log.info("Lukas is listening on http://%s:%s/slack/events (health: /healthz)", host, bound)
+        return int(bound)
+
+    async def stop(self) -> None:
+        if self._socket_handler is not None:
+            with contextlib.suppress(Exception):
+                await self._socket_handler.close_async()
+        if self._http is not None:
+            await self._http.cleanup()
+        await self.services.close()
+        log.info("Lukas stopped")
+
+
+async def serve(settings: Settings, config: LiveConfig, *, upgrade: bool) -> None:
+    """`lukas run`: migrate, start, wait for SIGTERM/SIGINT, stop."""
+    current = config.current
+    configure_logging(level=current.logging.level, json_lines=current.logging.json_lines)
+    if upgrade and current.database.upgrade_on_start:
+        await migrate.upgrade_async(settings.database_url)
+    lukas = Lukas(settings, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await lukas.start()
+        await stop.wait()
+        log.info("shutting down (signal received)")
+    finally:
+        await lukas.stop()
