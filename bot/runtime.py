@@ -16,17 +16,38 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import bot
+from bot.chat.service import ChatService
 from bot.config.live import LiveConfig
+from bot.config.schema import LukasConfig
 from bot.errors import DatabaseUnavailableError
+from bot.llm.gateway import ChatGateway
 from bot.logging_setup import configure_logging
 from bot.settings import Settings
 from bot.slack.alerts import AdminAlerter
 from bot.slack.client import build_web_client
+from bot.slack.replies import UserNames
 from bot.slack.server import build_web_app, start_http
 from bot.store import migrate
 from bot.store.db import create_engine, ping, session_factory
 
 log = logging.getLogger(__name__)
+
+
+class ContractsHolder:
+    """The contract engine for the config in force; rebuilt when config.yml changes."""
+
+    def __init__(self, config: LiveConfig) -> None:
+        from bot.contracts import ContractEngine
+
+        self._build = lambda c: ContractEngine.from_config(c.contracts, base_dir=config.base_dir)
+        self._engine = self._build(config.current)
+        config.on_change(lambda _old, new: self._rebuild(new))
+
+    def _rebuild(self, config: LukasConfig) -> None:
+        self._engine = self._build(config)
+
+    def __call__(self) -> Any:
+        return self._engine
 
 
 @dataclass
@@ -39,22 +60,43 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     slack: AsyncWebClient
     alerter: AdminAlerter
+    contracts: ContractsHolder
+    gateway: ChatGateway
+    chat: ChatService
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
         await self.engine.dispose()
 
 
+def provider_api_keys(settings: Settings) -> dict[str, str]:
+    """`<PROVIDER>_API_KEY` variables from the environment, by any-llm provider name."""
+    keys = {}
+    for name, value in settings.env.items():
+        if name.endswith("_API_KEY") and value:
+            keys[name.removesuffix("_API_KEY").lower()] = value
+    return keys
+
+
 def build_services(settings: Settings, config: LiveConfig) -> Services:
     engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
     slack = build_web_client(token=settings.bot_token, api_url=settings.slack_api_url)
+    alerter = AdminAlerter(client=slack, config=config)
+    contracts = ContractsHolder(config)
+    gateway = ChatGateway(config=config, api_keys=provider_api_keys(settings), alert_admins=alerter.alert)
+    names = UserNames(slack, ttl_seconds=config.current.slack.user_cache_seconds)
+    chat = ChatService(config=config, sessions=sessions, slack=slack, gateway=gateway, names=names, contracts=contracts)
     return Services(
         settings=settings,
         config=config,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         slack=slack,
-        alerter=AdminAlerter(client=slack, config=config),
+        alerter=alerter,
+        contracts=contracts,
+        gateway=gateway,
+        chat=chat,
     )
 
 
@@ -68,6 +110,7 @@ class Lukas:
         self.bolt = self._build_bolt()
         self._http: web.AppRunner | None = None
         self._socket_handler: Any = None
+        self._background: list[asyncio.Task[None]] = []
 
     def _build_bolt(self) -> AsyncApp:
         settings = self.settings
@@ -79,7 +122,7 @@ class Lukas:
         )
         from bot.slack.listeners import register_listeners
 
-        register_listeners(app, self.services)
+        register_listeners(app, self.services.chat)
         return app
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
@@ -98,6 +141,7 @@ class Lukas:
     async def start(self, *, host: str = "0.0.0.0", port: int | None = None) -> int | None:
         """Start serving; returns the HTTP port (None in Socket Mode)."""
         await ping(self.services.engine)
+        self._background.append(asyncio.create_task(self.services.chat.run_sweeper(), name="chat-sweeper"))
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -111,10 +155,17 @@ class Lukas:
         log.info("Lukas is listening on http://%s:%s/slack/events (health: /healthz)", host, bound)
         return int(bound)
 
-    async def stop(self) -> None:
+    async def stop(self, *, drain_seconds: float = 10.0) -> None:
+        """Stop taking events, let answers in progress finish (unfinished ones resume at the next start)."""
         if self._socket_handler is not None:
             with contextlib.suppress(Exception):
                 await self._socket_handler.close_async()
+        if self._http is not None:
+            await self._http.shutdown()
+        await self.services.chat.drain(drain_seconds)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self._http is not None:
             await self._http.cleanup()
         await self.services.close()

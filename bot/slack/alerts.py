@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config.live import LiveConfig
 from bot.logging_setup import scrub
+from bot.slack.client import slack_error
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class AdminAlerter:
                 await self._client.chat_postMessage(channel=opened["channel"]["id"], text=scrub(text))
                 sent = True
             except SlackApiError as exc:
-                log.error("could not DM admin %s about %r: %s", admin, kind, exc.response.get("error"))
+                log.error("could not DM admin %s about %r: %s", admin, kind, slack_error(exc))
             except Exception as exc:
                 log.error("could not DM admin %s about %r: %s", admin, kind, type(exc).__name__)
         if sent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -27,3 +28,13 @@ def build_web_client(*, token: str | None, api_url: str | None = None, timeout: 
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+def slack_error(exc: SlackApiError) -> str:
+    """Slack's error code (e.g. `channel_not_found`), even when the body was not JSON."""
+    response = exc.response
+    data = getattr(response, "data", None)
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    status = getattr(response, "status_code", None)
+    return f"HTTP {status}" if status else "unknown error"

@@ -1,14 +1,34 @@
-"""Where Slack events enter Lukas. Listeners only validate, store and schedule; work happens after the ack."""
+"""Where Slack events enter Lukas. Listeners only validate, store and schedule; the answer runs after the ack."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import re
+from typing import TYPE_CHECKING, Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 if TYPE_CHECKING:
-    from bot.runtime import Services
+    from bot.chat.service import ChatService
+
+log = logging.getLogger(__name__)
 
 
-def register_listeners(app: AsyncApp, services: Services) -> None:
-    """Chat listeners arrive with the chat issue."""
+def register_listeners(app: AsyncApp, chat: ChatService) -> None:
+    async def on_message_event(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
+        await chat.accept_event(
+            event=event,
+            event_type=str(event.get("type", "message")) if isinstance(event, dict) else "message",
+            event_id=body.get("event_id"),
+            team_id=body.get("team_id") or context.team_id,
+            bot_user_id=context.bot_user_id,
+            bot_id=context.bot_id,
+        )
+
+    app.event("app_mention")(on_message_event)
+    app.event("message")(on_message_event)
+
+    @app.event(re.compile(r".*"))
+    async def on_other_event(event: dict[str, Any]) -> None:
+        # Answering 200 keeps Slack from redelivering events Lukas has no use for.
+        log.debug("ignored event type %s", event.get("type") if isinstance(event, dict) else "?")

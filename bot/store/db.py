@@ -7,24 +7,34 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.errors import DatabaseUnavailableError
 
 DEFAULT_URL = "sqlite+aiosqlite:///./data/lukas.db"
+_URL_EXAMPLES = "use sqlite:///./data/lukas.db or postgresql://user:password@host:5432/lukas"
 
 
 def resolve_url(url: str | None = None) -> str:
     """Accept the URLs admins usually write and pick the async driver for them."""
     raw = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
-    parsed = make_url(raw)
+    try:
+        parsed = make_url(raw)
+    except ArgumentError:  # the message never repeats the URL: it may hold a password
+        raise DatabaseUnavailableError(f"DATABASE_URL is not a database URL; {_URL_EXAMPLES}") from None
     driver = {
         "sqlite": "sqlite+aiosqlite",
+        "sqlite+pysqlite": "sqlite+aiosqlite",
         "postgres": "postgresql+psycopg",
         "postgresql": "postgresql+psycopg",
         "postgresql+psycopg2": "postgresql+psycopg",
     }.get(parsed.drivername, parsed.drivername)
+    if driver.split("+", 1)[0] not in ("sqlite", "postgresql"):
+        raise DatabaseUnavailableError(
+            f"DATABASE_URL names the database {driver.split('+', 1)[0]!r}, which Lukas does not support; "
+            + _URL_EXAMPLES
+        )
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
@@ -47,11 +57,24 @@ def create_engine(url: str | None = None) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(resolved, connect_args={"timeout": 10})
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailableError(
+                    f"cannot create the folder for the SQLite database {database}: {exc.strerror or exc}"
+                ) from None
+        engine = _create(resolved, connect_args={"timeout": 10})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(resolved, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=10)
+    return _create(resolved, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=10)
+
+
+def _create(url: str, **options: object) -> AsyncEngine:
+    try:
+        return create_async_engine(url, **options)  # type: ignore[arg-type]
+    except (SQLAlchemyError, ImportError) as exc:  # e.g. a sync-only or missing driver in the URL
+        reason = str(exc).splitlines()[0]
+        raise DatabaseUnavailableError(f"cannot use the database URL {redacted(url)}: {reason}") from None
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import DatabaseUnavailableError
@@ -34,6 +35,10 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     except (SQLAlchemyError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise DatabaseUnavailableError(f"cannot migrate the database at {redacted(resolved)}: {reason}") from None
+    except CommandError as exc:  # e.g. the database was migrated by a newer Lukas than this one
+        raise DatabaseUnavailableError(
+            f"cannot migrate the database at {redacted(resolved)}: {exc} (was it created by a newer version of Lukas?)"
+        ) from None
 
 
 async def upgrade_async(url: str | None = None) -> None:

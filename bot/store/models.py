@@ -55,8 +55,9 @@ class Conversation(Base):
 class Message(Base):
     """One message in a conversation: a person's, Lukas's reply, or a fallback line.
 
-    `reply_state` on user messages drives exactly-once replies: pending -> posting -> done. A restart
-    re-runs only `pending` ones; a `posting` one may already be in Slack and is never posted again.
+    `reply_state` on user messages drives exactly-once replies: pending -> working (claimed by one worker)
+    -> posting -> done. A sweeper re-runs `pending` ones and stale `working` ones (their worker died before
+    posting); a `posting` one may already be in Slack, so it is never posted again.
     """
 
     __tablename__ = "messages"
@@ -79,6 +80,7 @@ class Message(Base):
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_reason: Mapped[str | None] = mapped_column(Text, default=None)
     reply_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    reply_claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 01:18:36.163326
+Create Date: 2026-11-22
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ def upgrade() -> None:
         sa.Column("flagged", sa.Boolean(), nullable=False),
         sa.Column("flag_reason", sa.Text(), nullable=True),
         sa.Column("reply_state", sa.String(length=16), nullable=True),
+        sa.Column("reply_claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reply_to_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,1 @@
+"""The LLM gateway: any-llm client, tenacity retries, pybreaker breaker, fallbacks, cost."""
