@@ -39,11 +39,27 @@ class LLMError(LukasError):
 
 
 class ImageGenerationError(LukasError):
-    """The image API failed; `status` is the GeneratedImage status to record."""
+    """The image API failed; `status` is the GeneratedImage status to record.
 
-    def __init__(self, message: str, *, status: str = "failed", attempts: int = 0) -> None:
+    `kind` names the failure (rate_limit, content_policy, auth, download, ...), `alert` says the admins must act,
+    and `paid` that the image was generated (and billed) but could not be fetched.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: str = "failed",
+        attempts: int = 0,
+        kind: str = "error",
+        alert: bool = False,
+        paid: bool = False,
+    ) -> None:
         self.status = status
         self.attempts = attempts
+        self.kind = kind
+        self.alert = alert
+        self.paid = paid
         super().__init__(message)
 
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -141,6 +142,9 @@ class Lukas:
     async def start(self, *, host: str = "0.0.0.0", port: int | None = None) -> int | None:
         """Start serving; returns the HTTP port (None in Socket Mode)."""
         await ping(self.services.engine)
+        if self.services.slack.session is None:
+            # One keep-alive connection pool for every Web API call, instead of a new session per call.
+            self.services.slack.session = aiohttp.ClientSession()
         self._background.append(asyncio.create_task(self.services.chat.run_sweeper(), name="chat-sweeper"))
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -168,6 +172,8 @@ class Lukas:
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._http is not None:
             await self._http.cleanup()
+        if self.services.slack.session is not None:
+            await self.services.slack.session.close()
         await self.services.close()
         log.info("Lukas stopped")
 

@@ -50,6 +50,7 @@ def write_config(path: Path, *, llm_base_url: str, overrides: dict[str, Any] | N
     raw = yaml.safe_load(REPO_CONFIG.read_text())
     raw = deep_merge(raw, {"llm": {"api_base": llm_base_url}, "images": {"enabled": False}, **FAST_RETRIES})
     raw = deep_merge(raw, overrides or {})
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw, allow_unicode=True))
     return path
 

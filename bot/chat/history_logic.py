@@ -47,20 +47,24 @@ def build_prompt(
     system_prompt: str,
     window: list[StoredMessage],
     count: Callable[[str], int],
+    count_name: Callable[[str], int],
 ) -> tuple[list[PromptMessage], dict[int, int]]:
     """Return the prompt and the token counts computed now (message id -> count) to store.
 
-    Counts already stored are reused, so each message is tokenised once in its life.
+    Stored counts (of the message as written, per-message overhead included) are reused, so each message is
+    tokenised once in its life; `count_name` adds the few tokens of the "Name: " prefix.
     """
     system_text = system_prompt.rstrip() + NAMES_NOTE
     prompt = [PromptMessage(role="system", content=system_text, tokens=count(system_text))]
     new_counts: dict[int, int] = {}
     for message in window:
-        content = render_content(message)
         tokens = message.token_count
         if tokens is None:
-            tokens = count(content)
+            tokens = count(message.content)
             new_counts[message.id] = tokens
+        content = render_content(message)
+        if content != message.content and message.user_name:
+            tokens += count_name(message.user_name)
         role = "user" if message.sender == "user" else "assistant"
         prompt.append(PromptMessage(role=role, content=content, tokens=tokens))
     return prompt, new_counts

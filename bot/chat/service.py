@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -29,7 +30,7 @@ from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
 from bot.slack.replies import UserNames, post_reply
 from bot.store import chat_repo
-from bot.store.models import LLMCall, utcnow
+from bot.store.models import utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,7 +58,7 @@ class ChatService:
         rng: random.Random | None = None,
         accept_db_retry_seconds: float = 1.5,
         answer_db_retry_seconds: float = 60.0,
-        stale_after: dt.timedelta = dt.timedelta(minutes=10),
+        stale_after: dt.timedelta | None = None,
     ) -> None:
         self._config = config
         self._sessions = sessions
@@ -110,7 +111,10 @@ class ChatService:
             log.debug("ignored %s event: %s", event_type, decision.reason)
             return decision.reason
         incoming: IncomingMessage = decision
-        result = await self._db(lambda s: chat_repo.accept_message(s, incoming), within=self._accept_db_retry)
+        token_count = self._count(incoming.text)
+        result = await self._db(
+            lambda s: chat_repo.accept_message(s, incoming, token_count=token_count), within=self._accept_db_retry
+        )
         if isinstance(result, chat_repo.Rejected):
             log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, result.reason)
             return result.reason
@@ -137,107 +141,91 @@ class ChatService:
 
     # ----- answer: after the ack
     async def answer(self, message_id: int, *, stale_before: dt.datetime | None = None) -> None:
+        """Answer a message this worker accepted, or (with `stale_before`) take over an abandoned one."""
         try:
+            if stale_before is not None:
+                taken = await self._db(
+                    lambda s: chat_repo.claim_stale(s, message_id, stale_before=stale_before),
+                    within=self._answer_db_retry,
+                )
+                if not taken:
+                    return
+            history_size = self._config.current.llm.history_size
             claimed = await self._db(
-                lambda s: chat_repo.claim(s, message_id, stale_before=stale_before), within=self._answer_db_retry
+                lambda s: chat_repo.load_claimed(s, message_id, history_size=history_size), within=self._answer_db_retry
             )
-            if claimed:
-                await self._answer_claimed(message_id)
+            await self._answer_claimed(claimed)
         except Exception:
             log.exception("answering message %s failed; it stays in the database for the next sweep", message_id)
 
-    async def _answer_claimed(self, message_id: int) -> None:
+    async def _answer_claimed(self, claimed: chat_repo.ClaimedMessage) -> None:
         config = self._config.current
-        async with self._sessions() as session:
-            question, conversation = await chat_repo.load_for_reply(session, message_id)
-        event_id_var.set(question.event_id)
+        conversation = claimed.conversation
+        event_id_var.set(claimed.event_id)
         conversation_id_var.set(conversation.id)
-        if question.user_name is None and question.user_id:
-            name = await self._names.name_of(question.user_id)
-            if name:
-                await self._db(
-                    lambda s: chat_repo.set_state(s, message_id, chat_repo.WORKING, user_name=name),
-                    within=self._answer_db_retry,
-                )
-        prompt = await self._db(
-            lambda s: self._build_prompt(s, conversation.id, message_id), within=self._answer_db_retry
+        name = claimed.user_name
+        if name is None and claimed.user_id:
+            name = await self._names.name_of(claimed.user_id)
+        history = [replace(m, user_name=name) if m.id == claimed.id else m for m in claimed.history]
+        window = history_logic.select_window(messages=history, history_size=config.llm.history_size)
+        prompt, new_counts = history_logic.build_prompt(
+            system_prompt=config.persona.system_prompt, window=window, count=self._count, count_name=self._count_name
         )
         reply, sender, flag_reason, result = await self._think(prompt, last_fallback=conversation.last_fallback)
         if flag_reason is not None:
             log.warning("message refused by the input checks: %s", flag_reason)
-            await self._db(
-                lambda s: chat_repo.set_state(s, message_id, chat_repo.WORKING, flagged=True, flag_reason=flag_reason),
-                within=self._answer_db_retry,
-            )
-        await self._db(lambda s: chat_repo.set_state(s, message_id, chat_repo.POSTING), within=self._answer_db_retry)
-        thread_ts = conversation.thread_ts or None
+        await self._db(
+            lambda s: chat_repo.mark_posting(s, claimed.id, user_name=name, flag_reason=flag_reason, counts=new_counts),
+            within=self._answer_db_retry,
+        )
+        call = self._ledger_row(result, conversation.id)
         try:
             timestamps = await post_reply(
                 self._slack,
                 channel=conversation.channel_id,
-                thread_ts=thread_ts,
+                thread_ts=conversation.thread_ts or None,
                 text=reply,
                 max_chars=config.slack.max_message_chars,
             )
         except SlackDeliveryError as exc:
             log.error("could not deliver the reply: %s", exc)
-            await self._db(lambda s: self._record_failed_delivery(s, message_id, result), within=self._answer_db_retry)
+            await self._db(
+                lambda s: chat_repo.record_reply(
+                    s,
+                    question_id=claimed.id,
+                    conversation=conversation,
+                    sender=sender,
+                    text=None,
+                    slack_ts=None,
+                    token_count=None,
+                    llm_call=call,
+                    state=chat_repo.FAILED,
+                ),
+                within=self._answer_db_retry,
+            )
             return
-        reply_tokens = tokens.count_message(reply, model=config.llm.model, default_encoding=config.llm.default_encoding)
-        call = self._ledger_row(result, conversation.id)
+        reply_tokens = self._count(reply) if sender == "bot" else None
         await self._db(
-            lambda s: self._record(
-                s, message_id, sender, reply, timestamps[0] if timestamps else None, reply_tokens, call
+            lambda s: chat_repo.record_reply(
+                s,
+                question_id=claimed.id,
+                conversation=conversation,
+                sender=sender,
+                text=reply,
+                slack_ts=timestamps[0] if timestamps else None,
+                token_count=reply_tokens,
+                llm_call=call,
             ),
             within=self._answer_db_retry,
         )
 
-    async def _record(
-        self,
-        session: AsyncSession,
-        message_id: int,
-        sender: str,
-        text: str,
-        ts: str | None,
-        token_count: int,
-        call: LLMCall | None,
-    ) -> None:
-        question, conversation = await chat_repo.load_for_reply(session, message_id)
-        await chat_repo.record_reply(
-            session,
-            question=question,
-            conversation=conversation,
-            sender=sender,
-            text=text,
-            slack_ts=ts,
-            token_count=token_count if sender == "bot" else None,
-            llm_call=call,
-        )
-
-    async def _record_failed_delivery(self, session: AsyncSession, message_id: int, result: ChatResult | None) -> None:
-        _question, conversation = await chat_repo.load_for_reply(session, message_id)
-        call = self._ledger_row(result, conversation.id)
-        if call is not None:
-            session.add(call)
-        await chat_repo.set_state(session, message_id, "failed")
-
-    async def _build_prompt(self, session: AsyncSession, conversation_id: int, message_id: int) -> list[PromptMessage]:
-        config = self._config.current
-        stored = await chat_repo.recent_messages(
-            session, conversation_id=conversation_id, up_to_id=message_id, limit=config.llm.history_size
-        )
-        window = history_logic.select_window(messages=stored, history_size=config.llm.history_size)
-        prompt, new_counts = history_logic.build_prompt(
-            system_prompt=config.persona.system_prompt, window=window, count=self._count
-        )
-        if new_counts:
-            await chat_repo.store_counts(session, new_counts)
-            await session.commit()
-        return prompt
-
     def _count(self, text: str) -> int:
         llm = self._config.current.llm
         return tokens.count_message(text, model=llm.model, default_encoding=llm.default_encoding)
+
+    def _count_name(self, name: str) -> int:
+        llm = self._config.current.llm
+        return tokens.count_text(f"{name}: ", model=llm.model, default_encoding=llm.default_encoding)
 
     def _shorten(self, text: str, max_tokens: int) -> str:
         llm = self._config.current.llm
@@ -299,29 +287,36 @@ class ChatService:
         return pick_line(lines=lines, last=last, rng=self._rng)
 
     @staticmethod
-    def _ledger_row(result: ChatResult | None, conversation_id: int) -> LLMCall | None:
+    def _ledger_row(result: ChatResult | None, conversation_id: int) -> dict[str, object] | None:
         if result is None:
             return None
-        return LLMCall(
-            conversation_id=conversation_id,
-            provider=result.provider,
-            model=result.model,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            cost_usd=result.cost_usd,
-            latency_ms=result.latency_ms,
-            attempts=result.attempts,
-            outcome=result.outcome,
-        )
+        return {
+            "conversation_id": conversation_id,
+            "purpose": "chat",
+            "provider": result.provider,
+            "model": result.model,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "cost_usd": result.cost_usd,
+            "latency_ms": result.latency_ms,
+            "attempts": result.attempts,
+            "outcome": result.outcome,
+        }
 
     # ----- the sweeper: nothing accepted is ever forgotten (restarts, crashes, database hiccups)
-    async def sweep_once(self, *, pending_grace: dt.timedelta = dt.timedelta(seconds=30)) -> int:
-        now = utcnow()
-        stale_before = now - self._stale_after
-        ids = await self._db(
-            lambda s: chat_repo.unanswered(s, pending_before=now - pending_grace, stale_before=stale_before),
-            within=self._answer_db_retry,
-        )
+    def stale_after(self) -> dt.timedelta:
+        """How long a claim lasts: longer than the slowest possible answer, so a live worker is never overtaken."""
+        if self._stale_after is not None:
+            return self._stale_after
+        config = self._config.current
+        policy, llm = config.retry.chat, config.llm
+        longest_wait = max(policy.wait_max_seconds + policy.jitter_seconds, policy.max_retry_after_seconds)
+        seconds = policy.attempts * (llm.timeout_seconds + 5) + (policy.attempts - 1) * longest_wait
+        return dt.timedelta(seconds=seconds + 120)
+
+    async def sweep_once(self) -> int:
+        stale_before = utcnow() - self.stale_after()
+        ids = await self._db(lambda s: chat_repo.unanswered(s, stale_before=stale_before), within=self._answer_db_retry)
         started = 0
         for message_id in ids:
             if message_id not in self._tasks:

@@ -30,10 +30,10 @@ def substitute_env(value: Any, *, env: Mapping[str, str], path: str = "") -> tup
 
         def replace(match: re.Match[str]) -> str:
             name, default = match[1], match[2]
+            if default is not None:  # as in the shell: the default also replaces a variable that is set but empty
+                return env.get(name) or default
             if name in env:
                 return env[name]
-            if default is not None:
-                return default
             problems.append(
                 f"{path or '(top)'}: environment variable {name} is not set "
                 f"(set it, or write ${{{name}:-default}} to give a default)"

@@ -1,11 +1,15 @@
-"""Chat queries. The unique constraints do the deduplication; these functions only phrase the questions."""
+"""Chat queries. The unique constraints do the deduplication; these functions only phrase the questions.
+
+The hot path is three short transactions per message (accept, claim-and-load, record) in plain Core
+statements: each round trip to the database costs more than the Python around it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +17,9 @@ from bot.chat.events_logic import IncomingMessage
 from bot.chat.history_logic import StoredMessage
 from bot.store.models import Conversation, LLMCall, Message, utcnow
 
-PENDING, WORKING, POSTING, DONE = "pending", "working", "posting", "done"
+# A person's message is stored already claimed ("working") by the worker that accepted it; a worker that dies
+# leaves it "working" until it is stale, and then the sweeper (on any replica) claims it again.
+WORKING, POSTING, DONE, FAILED = "working", "posting", "done", "failed"
 
 
 @dataclass(frozen=True)
@@ -27,168 +33,199 @@ class Rejected:
     reason: str  # "duplicate" | "not a thread Lukas is in"
 
 
-async def _find_conversation(session: AsyncSession, incoming: IncomingMessage) -> Conversation | None:
-    return await session.scalar(
-        select(Conversation).where(
-            Conversation.team_id == incoming.team_id,
-            Conversation.channel_id == incoming.channel_id,
-            Conversation.thread_ts == incoming.conversation_thread_ts,
-        )
+@dataclass(frozen=True)
+class ConversationInfo:
+    id: int
+    channel_id: str
+    thread_ts: str
+    last_fallback: str | None
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A person's message this worker now owns, with what answering it needs."""
+
+    id: int
+    event_id: str | None
+    user_id: str | None
+    user_name: str | None
+    conversation: ConversationInfo
+    history: list[StoredMessage]  # newest first, up to and including this message
+
+
+def _conversation_key(incoming: IncomingMessage):  # type: ignore[no-untyped-def]
+    return and_(
+        Conversation.team_id == incoming.team_id,
+        Conversation.channel_id == incoming.channel_id,
+        Conversation.thread_ts == incoming.conversation_thread_ts,
     )
 
 
-async def _is_duplicate(session: AsyncSession, incoming: IncomingMessage) -> bool:
-    clauses = [and_(Message.channel_id == incoming.channel_id, Message.slack_ts == incoming.ts)]
-    if incoming.event_id:
-        clauses.append(Message.event_id == incoming.event_id)
-    return await session.scalar(select(Message.id).where(or_(*clauses)).limit(1)) is not None
-
-
-async def accept_message(session: AsyncSession, incoming: IncomingMessage) -> Accepted | Rejected:
+async def accept_message(session: AsyncSession, incoming: IncomingMessage, *, token_count: int) -> Accepted | Rejected:
     """Store a person's message once. Commits. Safe against concurrent replicas (unique keys decide)."""
-    if await _is_duplicate(session, incoming):
-        return Rejected("duplicate")
-    conversation = await _find_conversation(session, incoming)
-    if conversation is None:
+    conversation_id = await session.scalar(select(Conversation.id).where(_conversation_key(incoming)))
+    if conversation_id is None:
         if incoming.only_if_lukas_in_thread:
             return Rejected("not a thread Lukas is in")
         try:
             async with session.begin_nested():
-                conversation = Conversation(
-                    team_id=incoming.team_id,
-                    channel_id=incoming.channel_id,
-                    thread_ts=incoming.conversation_thread_ts,
-                    kind=incoming.kind,
+                conversation_id = await session.scalar(
+                    insert(Conversation)
+                    .values(
+                        team_id=incoming.team_id,
+                        channel_id=incoming.channel_id,
+                        thread_ts=incoming.conversation_thread_ts,
+                        kind=incoming.kind,
+                        created_at=utcnow(),
+                    )
+                    .returning(Conversation.id)
                 )
-                session.add(conversation)
-        except IntegrityError:
-            conversation = await _find_conversation(session, incoming)
-            if conversation is None:  # pragma: no cover - the winner's row must exist
-                raise
-    message = Message(
-        conversation_id=conversation.id,
-        channel_id=incoming.channel_id,
-        slack_ts=incoming.ts,
-        event_id=incoming.event_id,
-        user_id=incoming.user_id,
-        sender="user",
-        content=incoming.text,
-        reply_state=PENDING,
-    )
-    session.add(message)
+        except IntegrityError:  # another replica created it a moment ago
+            conversation_id = await session.scalar(select(Conversation.id).where(_conversation_key(incoming)))
     try:
+        message_id = await session.scalar(
+            insert(Message)
+            .values(
+                conversation_id=conversation_id,
+                channel_id=incoming.channel_id,
+                slack_ts=incoming.ts,
+                event_id=incoming.event_id,
+                user_id=incoming.user_id,
+                sender="user",
+                content=incoming.text,
+                token_count=token_count,
+                reply_state=WORKING,
+                reply_claimed_at=utcnow(),
+                flagged=False,
+                created_at=utcnow(),
+            )
+            .returning(Message.id)
+        )
         await session.commit()
-    except IntegrityError:
+    except IntegrityError:  # same event_id, or same channel+ts (the app_mention/message pair, a redelivery)
         await session.rollback()
         return Rejected("duplicate")
-    return Accepted(message_id=message.id, conversation_id=conversation.id)
+    assert message_id is not None and conversation_id is not None
+    return Accepted(message_id=message_id, conversation_id=conversation_id)
 
 
-async def claim(session: AsyncSession, message_id: int, *, stale_before: dt.datetime | None = None) -> bool:
-    """Take the message for answering: pending, or working but abandoned before `stale_before`. Commits."""
-    condition = Message.reply_state == PENDING
-    if stale_before is not None:
-        condition = or_(condition, and_(Message.reply_state == WORKING, Message.reply_claimed_at < stale_before))
+async def claim_stale(session: AsyncSession, message_id: int, *, stale_before: dt.datetime) -> bool:
+    """Take over a message whose worker vanished (claimed before `stale_before`). Commits."""
     result = await session.execute(
         update(Message)
-        .where(Message.id == message_id, condition)
-        .values(reply_state=WORKING, reply_claimed_at=utcnow())
+        .where(Message.id == message_id, Message.reply_state == WORKING, Message.reply_claimed_at < stale_before)
+        .values(reply_claimed_at=utcnow())
     )
     await session.commit()
     return result.rowcount == 1
 
 
-async def unanswered(
-    session: AsyncSession, *, pending_before: dt.datetime, stale_before: dt.datetime, limit: int = 100
-) -> list[int]:
-    """Messages the sweeper should (re)try: pending for a while, or claimed by a worker that vanished."""
+async def load_claimed(session: AsyncSession, message_id: int, *, history_size: int) -> ClaimedMessage:
+    """What answering needs: the conversation and its newest usable messages up to this one."""
+    question = (
+        await session.execute(
+            select(
+                Message.conversation_id,
+                Message.event_id,
+                Message.user_id,
+                Message.user_name,
+                Conversation.channel_id,
+                Conversation.thread_ts,
+                Conversation.last_fallback,
+            )
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.id == message_id)
+        )
+    ).one()
+    rows = await session.execute(
+        select(Message.id, Message.sender, Message.content, Message.user_name, Message.token_count)
+        .where(
+            Message.conversation_id == question.conversation_id,
+            Message.id <= message_id,
+            Message.sender != "fallback",
+            Message.flagged.is_(False),
+        )
+        .order_by(Message.id.desc())
+        .limit(history_size)
+    )
+    history = [
+        StoredMessage(id=r.id, sender=r.sender, content=r.content, user_name=r.user_name, token_count=r.token_count)
+        for r in rows
+    ]
+    conversation = ConversationInfo(
+        id=question.conversation_id,
+        channel_id=question.channel_id,
+        thread_ts=question.thread_ts,
+        last_fallback=question.last_fallback,
+    )
+    return ClaimedMessage(
+        id=message_id,
+        event_id=question.event_id,
+        user_id=question.user_id,
+        user_name=question.user_name,
+        conversation=conversation,
+        history=history,
+    )
+
+
+async def unanswered(session: AsyncSession, *, stale_before: dt.datetime, limit: int = 100) -> list[int]:
+    """Messages the sweeper should retry: claimed by a worker that vanished before posting."""
     rows = await session.scalars(
         select(Message.id)
-        .where(
-            or_(
-                and_(Message.reply_state == PENDING, Message.created_at < pending_before),
-                and_(Message.reply_state == WORKING, Message.reply_claimed_at < stale_before),
-            )
-        )
+        .where(Message.reply_state == WORKING, Message.reply_claimed_at < stale_before)
         .order_by(Message.id)
         .limit(limit)
     )
     return list(rows)
 
 
-async def load_for_reply(session: AsyncSession, message_id: int) -> tuple[Message, Conversation]:
-    message = await session.get(Message, message_id)
-    if message is None:
-        raise LookupError(f"message {message_id} not found")
-    conversation = await session.get(Conversation, message.conversation_id)
-    assert conversation is not None
-    return message, conversation
-
-
-async def recent_messages(
-    session: AsyncSession, *, conversation_id: int, up_to_id: int, limit: int
-) -> list[StoredMessage]:
-    """The newest `limit` usable messages up to and including `up_to_id` (fallbacks and flagged excluded)."""
-    rows = await session.execute(
-        select(Message.id, Message.sender, Message.content, Message.user_name, Message.token_count, Message.flagged)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.id <= up_to_id,
-            Message.sender != "fallback",
-            Message.flagged.is_(False),
-        )
-        .order_by(Message.id.desc())
-        .limit(limit)
-    )
-    return [
-        StoredMessage(
-            id=r.id,
-            sender=r.sender,
-            content=r.content,
-            user_name=r.user_name,
-            token_count=r.token_count,
-            flagged=r.flagged,
-        )
-        for r in rows
-    ]
-
-
-async def store_counts(session: AsyncSession, counts: dict[int, int]) -> None:
-    for message_id, count in counts.items():
-        await session.execute(update(Message).where(Message.id == message_id).values(token_count=count))
-
-
-async def set_state(session: AsyncSession, message_id: int, state: str, **values: object) -> None:
-    await session.execute(update(Message).where(Message.id == message_id).values(reply_state=state, **values))
+async def mark_posting(
+    session: AsyncSession, message_id: int, *, user_name: str | None, flag_reason: str | None, counts: dict[int, int]
+) -> None:
+    """Last write before Slack: from here on the reply may be in Slack, so it is never posted again. Commits."""
+    values: dict[str, object] = {"reply_state": POSTING}
+    if user_name:
+        values["user_name"] = user_name
+    if flag_reason is not None:
+        values.update(flagged=True, flag_reason=flag_reason)
+    await session.execute(update(Message).where(Message.id == message_id).values(**values))
+    for other_id, count in counts.items():
+        await session.execute(update(Message).where(Message.id == other_id).values(token_count=count))
     await session.commit()
 
 
 async def record_reply(
     session: AsyncSession,
     *,
-    question: Message,
-    conversation: Conversation,
+    question_id: int,
+    conversation: ConversationInfo,
     sender: str,
-    text: str,
+    text: str | None,
     slack_ts: str | None,
     token_count: int | None,
-    llm_call: LLMCall | None,
+    llm_call: dict[str, object] | None,
+    state: str = DONE,
 ) -> None:
-    """Store Lukas's reply (or fallback) and the ledger row, and mark the question done. Commits."""
-    session.add(
-        Message(
-            conversation_id=conversation.id,
-            channel_id=conversation.channel_id,
-            slack_ts=slack_ts,
-            sender=sender,
-            content=text,
-            token_count=token_count,
-            reply_to_id=question.id,
+    """Store Lukas's reply (or fallback) and the ledger row, and close the question. Commits."""
+    if text is not None:
+        await session.execute(
+            insert(Message).values(
+                conversation_id=conversation.id,
+                channel_id=conversation.channel_id,
+                slack_ts=slack_ts,
+                sender=sender,
+                content=text,
+                token_count=token_count,
+                reply_to_id=question_id,
+                flagged=False,
+                created_at=utcnow(),
+            )
         )
-    )
-    if sender == "fallback":
-        await session.execute(update(Conversation).where(Conversation.id == conversation.id).values(last_fallback=text))
+        if sender == "fallback":
+            await session.execute(
+                update(Conversation).where(Conversation.id == conversation.id).values(last_fallback=text)
+            )
     if llm_call is not None:
-        session.add(llm_call)
-    await session.execute(update(Message).where(Message.id == question.id).values(reply_state=DONE))
+        await session.execute(insert(LLMCall).values(**llm_call, created_at=utcnow()))
+    await session.execute(update(Message).where(Message.id == question_id).values(reply_state=state))
     await session.commit()

@@ -119,11 +119,14 @@ def test_history_window_is_the_newest_n_oldest_first_without_fallbacks_or_flagge
 
 def test_prompt_starts_with_persona_and_names_people_and_reuses_counts() -> None:
     window = [stored(1, name="Anna", tokens=None), stored(2, "bot", tokens=7)]
-    prompt, new_counts = build_prompt(system_prompt="You are Lukas.", window=window, count=len)
+    prompt, new_counts = build_prompt(
+        system_prompt="You are Lukas.", window=window, count=len, count_name=lambda name: 100
+    )
     assert prompt[0].role == "system" and prompt[0].content.startswith("You are Lukas.")
     assert prompt[1].content == "Anna: m1" and prompt[1].role == "user"
+    assert prompt[1].tokens == len("m1") + 100  # stored count of the words + the name prefix
     assert prompt[2].role == "assistant" and prompt[2].tokens == 7
-    assert new_counts == {1: len("Anna: m1")}
+    assert new_counts == {1: len("m1")}
 
 
 def pm(role: str, tokens_: int, content: str = "x") -> PromptMessage:

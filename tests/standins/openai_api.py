@@ -51,6 +51,7 @@ class OpenAIStandIn:
         self.image_mode = "b64"  # or "url"
         self.image_bytes = TINY_PNG
         self.image_content_type = "image/png"
+        self.image_usage: dict[str, Any] | None = None  # GPT-image-style `usage` added to image responses
         self.stream_chunk_delay = 0.0
         self.requests: list[LLMRequest] = []
         self._runner: web.AppRunner | None = None
@@ -74,7 +75,7 @@ class OpenAIStandIn:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -170,7 +171,10 @@ class OpenAIStandIn:
             item["url"] = f"http://127.0.0.1:{self.port}/files/bear.png"
         else:
             item["b64_json"] = base64.b64encode(self.image_bytes).decode()
-        return web.json_response({"created": int(time.time()), "data": [item]})
+        payload: dict[str, Any] = {"created": int(time.time()), "data": [item]}
+        if self.image_usage is not None:
+            payload["usage"] = self.image_usage
+        return web.json_response(payload)
 
     async def _file(self, request: web.Request) -> web.Response:
         self.requests.append(LLMRequest(request.path, {}, dict(request.headers)))

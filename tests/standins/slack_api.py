@@ -43,6 +43,8 @@ class SlackStandIn:
         self.users: dict[str, dict[str, Any]] = {}
         self.faults: dict[str, list[Fault]] = {}
         self.responders: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        # channel ID -> Slack error for every call naming that channel (e.g. "not_in_channel")
+        self.channel_errors: dict[str, str] = {}
         self._ts = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -92,7 +94,7 @@ class SlackStandIn:
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_get("/api/{method}", self._handle)
         app.router.add_post("/upload/{file_id}", self._upload)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -129,6 +131,9 @@ class SlackStandIn:
                 queue.pop(0)
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return web.json_response({"ok": False, "error": fault.error}, status=fault.status, headers=headers)
+        channel = params.get("channel") or params.get("channel_id")
+        if channel in self.channel_errors:
+            return web.json_response({"ok": False, "error": self.channel_errors[channel]})
         if method in self.responders:
             return web.json_response(self.responders[method](params))
         return web.json_response(self._default(method, params, request))

@@ -1,0 +1,91 @@
+"""Benchmark 3 (chat issue): pipeline overhead per message with the LLM and Slack taken out.
+
+Measures accept (classify, dedupe, store) + answer (claim, history load of a 20-message conversation, token
+counting, trimming, contracts, persistence of reply and ledger row) on a real database, with an instant
+in-process model and Slack. Target: p50 < 5 ms on SQLite.
+Usage: python bench/chat_pipeline_overhead.py [--messages 300] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import tempfile
+import time
+from typing import Any
+
+from _common import report
+
+from bot.config.live import LiveConfig
+from bot.config.loader import load_config
+from bot.llm.gateway import ChatResult
+from bot.runtime import ContractsHolder
+from bot.store import migrate
+from bot.store.db import create_engine, session_factory
+from tests.harness import REPO_CONFIG, message_event
+
+_ts = itertools.count(1)
+
+
+class InstantModel:
+    async def complete(self, messages: list[dict[str, Any]]) -> ChatResult:
+        return ChatResult(text="Honey-sweet answer 🐻", outcome="ok", provider="openai", model="gpt-4.1-mini",
+                          prompt_tokens=100, completion_tokens=10, attempts=1)
+
+
+class InstantSlack:
+    async def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
+        return {"ok": True, "ts": f"1900000000.{next(_ts):06d}"}
+
+
+class KnownNames:
+    async def name_of(self, user_id: str) -> str:
+        return "Anna"
+
+
+async def main(count: int, database_url: str | None) -> None:
+    from bot.chat.service import ChatService
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
+        await asyncio.to_thread(migrate.upgrade, url)
+        engine = create_engine(url)
+        config = LiveConfig(load_config(REPO_CONFIG), path=REPO_CONFIG)
+        chat = ChatService(config=config, sessions=session_factory(engine), slack=InstantSlack(),
+                           gateway=InstantModel(), names=KnownNames(), contracts=ContractsHolder(config))  # type: ignore[arg-type]
+        chat.schedule = lambda message_id: None  # type: ignore[method-assign]
+        channel = f"DBENCH{time.time_ns() % 10_000_000}"
+
+        async def one(i: int) -> float:
+            event = message_event(text=f"Tell me about bees, part {i}. " * 3, channel=channel)
+            started = time.perf_counter()
+            await chat.accept_event(event=event, event_type="message", event_id=f"EvB{channel}{i}",
+                                    team_id="T0TEAM", bot_user_id="UBOT", bot_id="BBOT")
+            async with chat._sessions() as session:
+                from sqlalchemy import select
+
+                from bot.store.models import Message
+
+                message_id = await session.scalar(select(Message.id).where(Message.event_id == f"EvB{channel}{i}"))
+            measured = time.perf_counter()
+            await chat.answer(message_id)
+            return (measured - started) * 1000 + (time.perf_counter() - measured) * 1000
+
+        for i in range(20):  # build up a full 20-message history first
+            await one(-i - 1)
+        cpu_started = time.process_time()
+        timings = [await one(i) for i in range(count)]
+        cpu_ms = (time.process_time() - cpu_started) * 1000 / count
+        print(f"database {url.split(':')[0]}, history window 20 messages, {count} messages")
+        print(report("pipeline overhead per message (LLM and Slack excluded)", timings))
+        print(f"CPU time per message (all threads of this process): {cpu_ms:.2f} ms")
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    asyncio.run(main(args.messages, args.database_url))

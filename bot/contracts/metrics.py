@@ -1,0 +1,258 @@
+"""Contract metrics and breaker state (seed 000), kept outside the engine so both survive a config reload.
+
+Everything is keyed by "stage/contract" (e.g. "chat_input/banned_terms"): one contract can run in several
+stages and misbehave in only one. `DEFAULT_METRICS` is the process-wide registry that engines share
+unless a test passes its own.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+
+from bot.contracts.base import Verdict
+
+LATENCY_WINDOW = 2048  # recent runs kept per contract for p50/p99
+PARTIAL_STAGE = "reply_partial"  # streaming prefix checks: counted, but kept out of the overall rates
+
+
+class Gate(Enum):
+    RUN = "run"
+    TRIAL = "trial"  # first run after a cool-down: a success closes the breaker, an error re-opens it
+    SKIP = "skip"
+
+
+@dataclass
+class _ContractState:
+    validations: int = 0
+    violations: int = 0
+    fixes: int = 0
+    errors: int = 0
+    skipped: int = 0
+    activations: int = 0
+    consecutive_errors: int = 0
+    open_until: float | None = None
+    trial: bool = False
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+
+
+@dataclass
+class _StageState:
+    checks: int = 0
+    passed: int = 0
+    fixed: int = 0
+    violated: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+
+
+@dataclass(frozen=True)
+class ContractStats:
+    key: str  # "stage/name"
+    validations: int
+    violations: int
+    fixes: int
+    errors: int
+    skipped: int  # runs skipped while the breaker was open
+    breaker_activations: int
+    breaker_open: bool
+    breaker_seconds_left: float
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class StageStats:
+    stage: str
+    checks: int
+    passed: int
+    fixed: int
+    violated: int
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class ContractMetricsSnapshot:
+    contracts: list[ContractStats]
+    stages: list[StageStats]
+    checks: int  # candidates checked (streaming prefixes excluded)
+    violation_rate: float | None  # share of those checks that ended in a violation
+    auto_fix_success_rate: float | None  # fixes / (fixes + violations), over contract findings
+
+    def contract(self, key: str) -> ContractStats | None:
+        return next((stats for stats in self.contracts if stats.key == key), None)
+
+    def stage(self, name: str) -> StageStats | None:
+        return next((stats for stats in self.stages if stats.stage == name), None)
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of already sorted values."""
+    if not values:
+        return None
+    rank = max(math.ceil(fraction * len(values)) - 1, 0)
+    return values[min(rank, len(values) - 1)]
+
+
+class ContractMetrics:
+    """Counters, latencies and breaker state. Thread-safe; all times come in from the caller's clock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._contracts: dict[str, _ContractState] = {}
+        self._stages: dict[str, _StageState] = {}
+
+    def _state(self, key: str) -> _ContractState:
+        state = self._contracts.get(key)
+        if state is None:
+            state = self._contracts.setdefault(key, _ContractState())
+        return state
+
+    def gate(self, key: str, *, now: float) -> Gate:
+        """May the contract run now? Opens the trial run once the cool-down is over."""
+        state = self._state(key)
+        if state.open_until is None:
+            return Gate.RUN
+        with self._lock:
+            if state.open_until is None:
+                return Gate.RUN
+            if now < state.open_until:
+                state.skipped += 1
+                return Gate.SKIP
+            state.open_until = None
+            state.trial = True
+            return Gate.TRIAL
+
+    def record(self, key: str, *, verdict: Verdict, seconds: float) -> bool:
+        """Count a finished run; True if this run closed the breaker after a cool-down."""
+        state = self._state(key)
+        with self._lock:
+            state.validations += 1
+            if verdict is Verdict.VIOLATION:
+                state.violations += 1
+            elif verdict is Verdict.FIXED:
+                state.fixes += 1
+            state.consecutive_errors = 0
+            state.latencies.append(seconds)
+            recovered, state.trial = state.trial, False
+            return recovered
+
+    def record_error(self, key: str, *, seconds: float, now: float, threshold: int, cooldown: float) -> bool:
+        """Count a raise; True if it tripped the breaker (threshold errors in a row, or a failed trial run)."""
+        state = self._state(key)
+        with self._lock:
+            state.validations += 1
+            state.errors += 1
+            state.consecutive_errors += 1
+            state.latencies.append(seconds)
+            if not state.trial and state.consecutive_errors < threshold:
+                return False
+            state.open_until = now + cooldown
+            state.activations += 1
+            state.consecutive_errors = 0
+            state.trial = False
+            return True
+
+    def record_check(self, stage: str, *, verdict: Verdict, seconds: float) -> None:
+        with self._lock:
+            state = self._stages.get(stage) or self._stages.setdefault(stage, _StageState())
+            state.checks += 1
+            if verdict is Verdict.PASS:
+                state.passed += 1
+            elif verdict is Verdict.FIXED:
+                state.fixed += 1
+            else:
+                state.violated += 1
+            state.latencies.append(seconds)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._contracts.clear()
+            self._stages.clear()
+
+    def snapshot(self, *, now: float) -> ContractMetricsSnapshot:
+        with self._lock:
+            contracts = [_contract_stats(key, state, now) for key, state in sorted(self._contracts.items())]
+            stages = [_stage_stats(name, state) for name, state in sorted(self._stages.items())]
+        counted = [stats for stats in stages if stats.stage != PARTIAL_STAGE]
+        checks = sum(stats.checks for stats in counted)
+        violated = sum(stats.violated for stats in counted)
+        main = [stats for stats in contracts if not stats.key.startswith(PARTIAL_STAGE + "/")]
+        fixes = sum(stats.fixes for stats in main)
+        problems = fixes + sum(stats.violations for stats in main)
+        return ContractMetricsSnapshot(
+            contracts=contracts,
+            stages=stages,
+            checks=checks,
+            violation_rate=violated / checks if checks else None,
+            auto_fix_success_rate=fixes / problems if problems else None,
+        )
+
+
+def _ms(values: deque[float]) -> tuple[float | None, float | None]:
+    ordered = sorted(values)
+    p50, p99 = percentile(ordered, 0.50), percentile(ordered, 0.99)
+    return (p50 * 1000 if p50 is not None else None, p99 * 1000 if p99 is not None else None)
+
+
+def _contract_stats(key: str, state: _ContractState, now: float) -> ContractStats:
+    p50, p99 = _ms(state.latencies)
+    is_open = state.open_until is not None and now < state.open_until
+    return ContractStats(
+        key=key,
+        validations=state.validations,
+        violations=state.violations,
+        fixes=state.fixes,
+        errors=state.errors,
+        skipped=state.skipped,
+        breaker_activations=state.activations,
+        breaker_open=is_open,
+        breaker_seconds_left=max(state.open_until - now, 0.0) if is_open and state.open_until else 0.0,
+        p50_ms=p50,
+        p99_ms=p99,
+    )
+
+
+def _stage_stats(name: str, state: _StageState) -> StageStats:
+    p50, p99 = _ms(state.latencies)
+    return StageStats(name, state.checks, state.passed, state.fixed, state.violated, p50, p99)
+
+
+def _pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _lat(p50: float | None, p99: float | None) -> str:
+    return "no timings" if p50 is None or p99 is None else f"p50 {p50:.3f} ms, p99 {p99:.3f} ms"
+
+
+def render_metrics(snapshot: ContractMetricsSnapshot) -> list[str]:
+    """Text lines for `lukas stats` and the /lukas admin command."""
+    if not snapshot.stages and not snapshot.contracts:
+        return ["contracts: nothing checked yet"]
+    lines = [
+        f"contracts: {snapshot.checks} checks, violation rate {_pct(snapshot.violation_rate)}, "
+        f"auto-fix success {_pct(snapshot.auto_fix_success_rate)}"
+    ]
+    for stage in snapshot.stages:
+        lines.append(
+            f"  {stage.stage}: {stage.checks} checks ({stage.passed} passed, {stage.fixed} fixed, "
+            f"{stage.violated} refused), {_lat(stage.p50_ms, stage.p99_ms)}"
+        )
+    for stats in snapshot.contracts:
+        breaker = f"breaker tripped {stats.breaker_activations}x"
+        if stats.breaker_open:
+            breaker += f", OPEN for {stats.breaker_seconds_left:.0f}s more ({stats.skipped} skipped)"
+        elif stats.skipped:
+            breaker += f" ({stats.skipped} skipped)"
+        lines.append(
+            f"  {stats.key}: {stats.validations} runs, {stats.violations} violations, {stats.fixes} fixes, "
+            f"{stats.errors} errors, {_lat(stats.p50_ms, stats.p99_ms)}, {breaker}"
+        )
+    return lines
+
+
+DEFAULT_METRICS = ContractMetrics()

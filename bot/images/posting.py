@@ -1,0 +1,76 @@
+"""Posting the picture to one Slack channel with files_upload_v2 (getUploadURLExternal, POST, complete)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+# Slack errors an admin has to fix, with what to do about them.
+_HINTS = {
+    "not_in_channel": "Lukas is not a member of this channel: invite him (/invite @Lukas) or fix images.channels",
+    "channel_not_found": "no such channel, or Lukas cannot see it: check the ID in images.channels and invite Lukas",
+    "is_archived": "the channel is archived: unarchive it or remove it from images.channels",
+    "missing_scope": "the Slack app lacks the files:write scope: add it and reinstall the app",
+    "not_allowed_token_type": "SLACK_BOT_TOKEN must be a bot token (xoxb-)",
+    "invalid_auth": "SLACK_BOT_TOKEN is not valid",
+    "not_authed": "SLACK_BOT_TOKEN is missing",
+    "account_inactive": "the Slack app's token was revoked",
+    "restricted_action": "the workspace does not allow Lukas to post files here",
+}
+
+
+@dataclass(frozen=True)
+class ChannelResult:
+    channel: str
+    ok: bool
+    file_id: str | None = None
+    permalink: str | None = None
+    reason: str | None = None
+    admin_must_act: bool = False
+
+
+async def post_image(
+    slack: AsyncWebClient,
+    *,
+    channel: str,
+    data: bytes,
+    filename: str,
+    title: str,
+    alt_text: str,
+    caption: str,
+) -> ChannelResult:
+    """Upload `data` to `channel` with the caption as the file's message. Never raises."""
+    try:
+        response = await slack.files_upload_v2(
+            channel=channel,
+            file=data,
+            filename=filename,
+            title=title,
+            alt_txt=alt_text,
+            initial_comment=caption,
+        )
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "unknown_error")
+        hint = _HINTS.get(error)
+        reason = f"{error} ({hint})" if hint else error
+        return ChannelResult(channel, False, reason=reason, admin_must_act=hint is not None)
+    except SlackClientError as exc:
+        return ChannelResult(channel, False, reason=f"upload failed: {str(exc)[:200]}")
+    except Exception as exc:  # aiohttp/network errors: transient, retried at the next run
+        return ChannelResult(channel, False, reason=f"upload failed: {type(exc).__name__}: {str(exc)[:200]}")
+    files = response.get("files") or []
+    info = response.get("file") or (files[0] if files else {}) or {}
+    file_id = info.get("id")
+    permalink = info.get("permalink")
+    if file_id and not permalink:
+        try:
+            details = await slack.files_info(file=file_id)
+            permalink = (details.get("file") or {}).get("permalink")
+        except Exception as exc:  # the post worked; only the link is missing
+            log.info("uploaded %s to %s but could not read its permalink: %s", file_id, channel, exc)
+    return ChannelResult(channel, True, file_id=file_id, permalink=permalink)

@@ -1,0 +1,94 @@
+"""Exactly once across replicas and restarts, and the ack never waits for the model."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import update
+
+from bot.store.models import Message
+from tests.harness import message_event, running_lukas
+from tests.standins.openai_api import OpenAIStandIn
+from tests.standins.slack_api import SlackStandIn
+
+
+async def test_two_replicas_receiving_the_same_event_reply_once(tmp_path: Path, database_url: str) -> None:
+    slack, llm = SlackStandIn(), OpenAIStandIn(latency=0.2)
+    async with (
+        slack,
+        llm,
+        running_lukas(tmp_path / "a", database_url, slack=slack, llm=llm) as a,
+        running_lukas(tmp_path / "b", database_url, slack=slack, llm=llm) as b,
+    ):
+        events = [message_event(text=f"hello {i}", channel=f"D0DM{i}") for i in range(10)]
+        sends = []
+        for i, event in enumerate(events):
+            for replica, retry in ((a, None), (b, 1)):
+                sends.append(replica.send(event, event_id=f"EvR{i}", retry_num=retry))
+        statuses = await asyncio.gather(*sends)
+        assert all(status == 200 for status, _ in statuses)
+        await a.wait_until(lambda: len(slack.calls_to("chat.postMessage")) >= 10)
+        await a.settle()
+        await b.settle()
+        channels = sorted(c.params["channel"] for c in slack.calls_to("chat.postMessage"))
+        assert channels == sorted(f"D0DM{i}" for i in range(10))
+        assert len(llm.chat_requests) == 10
+        assert len([m for m in await a.messages() if m.sender == "user"]) == 10
+
+
+async def test_ack_does_not_wait_for_the_model(tmp_path: Path, database_url: str) -> None:
+    llm = OpenAIStandIn(latency=1.5)
+    async with llm, running_lukas(tmp_path, database_url, llm=llm) as h:
+        status, _ = await h.send(message_event(text="take your time"))
+        assert status == 200
+        assert h.slack.calls_to("chat.postMessage") == []  # acked while the model was still thinking
+        rows = await h.messages()
+        assert [r.sender for r in rows] == ["user"]  # ...and the message was already safe in the database
+        await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 1)
+
+
+async def test_a_restart_mid_reply_answers_once(tmp_path: Path, database_url: str) -> None:
+    slack, llm = SlackStandIn(), OpenAIStandIn(latency=5)
+    async with slack, llm:
+        async with running_lukas(tmp_path / "first", database_url, slack=slack, llm=llm) as first:
+            await first.send(message_event(text="before the restart"))
+            await first.wait_until(lambda: len(llm.chat_requests) == 1)
+            first.lukas.services.chat._tasks.pop(next(iter(first.lukas.services.chat._tasks))).cancel()
+        assert slack.calls_to("chat.postMessage") == []
+        llm.latency = 0
+        async with running_lukas(tmp_path / "second", database_url, slack=slack, llm=llm) as second:
+            # The first worker's claim is "abandoned" once it is older than the stale limit.
+            second.lukas.services.chat._stale_after = dt.timedelta(seconds=0)
+            assert await second.lukas.services.chat.sweep_once() == 1
+            await second.settle()
+            assert await second.lukas.services.chat.sweep_once() == 0
+            assert len(slack.calls_to("chat.postMessage")) == 1
+            assert [m.reply_state for m in await second.messages() if m.sender == "user"] == ["done"]
+
+
+async def test_a_message_that_may_already_be_in_slack_is_never_posted_again(tmp_path: Path, database_url: str) -> None:
+    async with running_lukas(tmp_path, database_url) as h:
+        await h.send(message_event(text="hi"))
+        await h.settle()
+        async with h.lukas.services.sessions() as session:
+            await session.execute(update(Message).where(Message.sender == "user").values(reply_state="posting"))
+            await session.commit()
+        h.lukas.services.chat._stale_after = dt.timedelta(seconds=0)
+        assert await h.lukas.services.chat.sweep_once() == 0
+        assert len(h.slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_sweeper_answers_messages_accepted_while_the_answer_task_died(tmp_path: Path, database_url: str) -> None:
+    async with running_lukas(tmp_path, database_url) as h:
+        chat = h.lukas.services.chat
+        chat._stale_after = dt.timedelta(seconds=0)
+        original = chat.schedule
+        chat.schedule = lambda message_id: None  # the answer task never starts (e.g. the process was killed)
+        await h.send(message_event(text="lost?"))
+        chat.schedule = original
+        assert h.slack.calls_to("chat.postMessage") == []
+        assert await chat.sweep_once() == 1
+        await h.settle()
+        assert len(h.slack.calls_to("chat.postMessage")) == 1
