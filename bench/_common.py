@@ -20,5 +20,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def report(name: str, values_ms: list[float]) -> str:
-    return (f"{name}: n={len(values_ms)} p50={percentile(values_ms, 50):.2f} ms p99={percentile(values_ms, 99):.2f} ms "
-            f"mean={statistics.fmean(values_ms):.2f} ms max={max(values_ms):.2f} ms")
+    return (
+        f"{name}: n={len(values_ms)} p50={percentile(values_ms, 50):.2f} ms p99={percentile(values_ms, 99):.2f} ms "
+        f"mean={statistics.fmean(values_ms):.2f} ms max={max(values_ms):.2f} ms"
+    )

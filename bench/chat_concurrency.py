@@ -1,36 +1,63 @@
 """Benchmark 2 (chat issue): 50 conversations at once, 1 s LLM latency: wall time until all 50 replies are in Slack.
 
-Target: <= 1.5 s (nothing may serialise the calls). Usage: python bench/chat_concurrency.py [--database-url URL]
+`lukas run` runs as its own process. Target: <= 1.5 s (nothing may serialise the calls).
+Usage: python bench/chat_concurrency.py [--conversations 50] [--database-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 from _common import ROOT  # noqa: F401  (puts the repo on sys.path)
 
-from tests.harness import message_event, running_lukas
+from bench._lukas_process import lukas_process
+from tests.harness import envelope, message_event, sign
 from tests.standins.openai_api import OpenAIStandIn
+from tests.standins.slack_api import SlackStandIn
+
+
+async def wait_for_posts(slack: SlackStandIn, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(slack.calls_to("chat.postMessage")) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
 
 
 async def main(conversations: int, database_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
-        llm = OpenAIStandIn(latency=1.0)
-        async with llm, running_lukas(Path(tmp), url, llm=llm) as h:
-            await h.send(message_event(text="warm up", channel="DWARM"))
-            await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 1)
+        slack, llm = SlackStandIn(), OpenAIStandIn(latency=1.0)
+        async with (
+            slack,
+            llm,
+            lukas_process(Path(tmp), database_url=url, slack=slack, llm=llm) as lukas,
+            aiohttp.ClientSession() as http,
+        ):
+
+            async def send(channel: str, text: str) -> None:
+                body = json.dumps(envelope(message_event(text=text, channel=channel))).encode()
+                async with http.post(lukas.events_url, data=body, headers=sign(body)) as response:
+                    assert response.status == 200, response.status
+
+            await send("DWARM", "warm up")
+            await wait_for_posts(slack, 1)
             start = time.perf_counter()
-            await asyncio.gather(*(h.send(message_event(text=f"hi {i}", channel=f"DC{i:04d}"))
-                                   for i in range(conversations)))
-            await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == conversations + 1, timeout=60)
+            await asyncio.gather(*(send(f"DC{i:04d}", f"hi {i}") for i in range(conversations)))
+            acked = time.perf_counter() - start
+            await wait_for_posts(slack, conversations + 1)
             wall = time.perf_counter() - start
-            print(f"{conversations} conversations, LLM latency 1.0 s, database {url.split(':')[0]}: "
-                  f"all replies in Slack after {wall:.3f} s")
+            first_llm = min(r.at for r in llm.chat_requests[1:]) - min(r.at for r in llm.chat_requests[1:])
+            spread = max(r.at for r in llm.chat_requests[1:]) - min(r.at for r in llm.chat_requests[1:])
+            print(
+                f"{conversations} conversations, LLM latency 1.0 s, database {url.split(':')[0]}, lukas in its own "
+                f"process: all acked after {acked:.3f} s, all {len(slack.calls_to('chat.postMessage')) - 1} replies "
+                f"in Slack after {wall:.3f} s (LLM requests spread over {spread + first_llm:.3f} s)"
+            )
 
 
 if __name__ == "__main__":

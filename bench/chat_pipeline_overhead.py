@@ -22,7 +22,7 @@ from bot.config.loader import load_config
 from bot.llm.gateway import ChatResult
 from bot.runtime import ContractsHolder
 from bot.store import migrate
-from bot.store.db import create_engine, session_factory
+from bot.store.units import UnitRunner
 from tests.harness import REPO_CONFIG, message_event
 
 _ts = itertools.count(1)
@@ -30,8 +30,15 @@ _ts = itertools.count(1)
 
 class InstantModel:
     async def complete(self, messages: list[dict[str, Any]]) -> ChatResult:
-        return ChatResult(text="Honey-sweet answer 🐻", outcome="ok", provider="openai", model="gpt-4.1-mini",
-                          prompt_tokens=100, completion_tokens=10, attempts=1)
+        return ChatResult(
+            text="Honey-sweet answer 🐻",
+            outcome="ok",
+            provider="openai",
+            model="gpt-4.1-mini",
+            prompt_tokens=100,
+            completion_tokens=10,
+            attempts=1,
+        )
 
 
 class InstantSlack:
@@ -50,27 +57,32 @@ async def main(count: int, database_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
         await asyncio.to_thread(migrate.upgrade, url)
-        engine = create_engine(url)
         config = LiveConfig(load_config(REPO_CONFIG), path=REPO_CONFIG)
-        chat = ChatService(config=config, sessions=session_factory(engine), slack=InstantSlack(),
-                           gateway=InstantModel(), names=KnownNames(), contracts=ContractsHolder(config))  # type: ignore[arg-type]
-        chat.schedule = lambda message_id: None  # type: ignore[method-assign]
+        chat = ChatService(
+            config=config,
+            store=UnitRunner(url),
+            slack=InstantSlack(),
+            gateway=InstantModel(),
+            names=KnownNames(),
+            contracts=ContractsHolder(config),
+        )  # type: ignore[arg-type]
+        scheduled: list[int] = []
+        chat.schedule = scheduled.append  # type: ignore[method-assign]  # answered inline below, to time it
         channel = f"DBENCH{time.time_ns() % 10_000_000}"
 
         async def one(i: int) -> float:
             event = message_event(text=f"Tell me about bees, part {i}. " * 3, channel=channel)
             started = time.perf_counter()
-            await chat.accept_event(event=event, event_type="message", event_id=f"EvB{channel}{i}",
-                                    team_id="T0TEAM", bot_user_id="UBOT", bot_id="BBOT")
-            async with chat._sessions() as session:
-                from sqlalchemy import select
-
-                from bot.store.models import Message
-
-                message_id = await session.scalar(select(Message.id).where(Message.event_id == f"EvB{channel}{i}"))
-            measured = time.perf_counter()
-            await chat.answer(message_id)
-            return (measured - started) * 1000 + (time.perf_counter() - measured) * 1000
+            await chat.accept_event(
+                event=event,
+                event_type="message",
+                event_id=f"EvB{channel}{i}",
+                team_id="T0TEAM",
+                bot_user_id="UBOT",
+                bot_id="BBOT",
+            )
+            await chat.answer(scheduled.pop())
+            return (time.perf_counter() - started) * 1000
 
         for i in range(20):  # build up a full 20-message history first
             await one(-i - 1)
@@ -80,7 +92,7 @@ async def main(count: int, database_url: str | None) -> None:
         print(f"database {url.split(':')[0]}, history window 20 messages, {count} messages")
         print(report("pipeline overhead per message (LLM and Slack excluded)", timings))
         print(f"CPU time per message (all threads of this process): {cpu_ms:.2f} ms")
-        await engine.dispose()
+        chat._store.close()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 event_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_id", default=None)
 conversation_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("conversation_id", default=None)
@@ -64,8 +64,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(*, level: str = "INFO", json_lines: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(*, level: str = "INFO", json_lines: bool = False, stream: TextIO | None = None) -> None:
+    """Replace the root handlers with one (stderr by default); called at start and when `logging:` is reloaded."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(ContextFilter())
     if json_lines:
         handler.setFormatter(JsonFormatter())
@@ -74,5 +75,12 @@ def configure_logging(*, level: str = "INFO", json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "httpx", "httpcore", "apscheduler.executors.default", "openai._base_client"):
+    for noisy in (
+        "aiohttp.access",
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "apscheduler.executors.default",
+        "openai._base_client",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 import time
@@ -17,12 +18,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import bot
+from bot.admin.reload_service import ConfigWatcher
+from bot.admin.service import AdminCommands
+from bot.admin.stats_service import MetricsRecorder
 from bot.chat.service import ChatService
+from bot.chat.tokens import encoding_for
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.errors import DatabaseUnavailableError
 from bot.llm.gateway import ChatGateway
 from bot.logging_setup import configure_logging
+from bot.scheduling import DISABLED, ImageScheduler
 from bot.settings import Settings
 from bot.slack.alerts import AdminAlerter
 from bot.slack.client import build_web_client
@@ -30,22 +36,32 @@ from bot.slack.replies import UserNames
 from bot.slack.server import build_web_app, start_http
 from bot.store import migrate
 from bot.store.db import create_engine, ping, session_factory
+from bot.store.units import UnitRunner
 
 log = logging.getLogger(__name__)
 
 
 class ContractsHolder:
-    """The contract engine for the config in force; rebuilt when config.yml changes."""
+    """The contract engine for the config in force; rebuilt when config.yml changes.
+
+    The new engine is built while the reload is validated (LiveConfig.add_check), so a bad banned-terms
+    file refuses the reload instead of leaving the old engine behind a new config."""
 
     def __init__(self, config: LiveConfig) -> None:
         from bot.contracts import ContractEngine
 
         self._build = lambda c: ContractEngine.from_config(c.contracts, base_dir=config.base_dir)
         self._engine = self._build(config.current)
+        self._staged: tuple[LukasConfig, Any] | None = None
+        config.add_check(self._stage)
         config.on_change(lambda _old, new: self._rebuild(new))
 
+    def _stage(self, config: LukasConfig) -> None:
+        self._staged = (config, self._build(config))  # raises ConfigError for a bad banned-terms file
+
     def _rebuild(self, config: LukasConfig) -> None:
-        self._engine = self._build(config)
+        staged, self._staged = self._staged, None
+        self._engine = staged[1] if staged is not None and staged[0] is config else self._build(config)
 
     def __call__(self) -> Any:
         return self._engine
@@ -59,6 +75,7 @@ class Services:
     config: LiveConfig
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    store: UnitRunner
     slack: AsyncWebClient
     alerter: AdminAlerter
     contracts: ContractsHolder
@@ -67,6 +84,7 @@ class Services:
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
+        await asyncio.to_thread(self.store.close)
         await self.engine.dispose()
 
 
@@ -87,12 +105,14 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
     contracts = ContractsHolder(config)
     gateway = ChatGateway(config=config, api_keys=provider_api_keys(settings), alert_admins=alerter.alert)
     names = UserNames(slack, ttl_seconds=config.current.slack.user_cache_seconds)
-    chat = ChatService(config=config, sessions=sessions, slack=slack, gateway=gateway, names=names, contracts=contracts)
+    store = UnitRunner(settings.database_url)
+    chat = ChatService(config=config, store=store, slack=slack, gateway=gateway, names=names, contracts=contracts)
     return Services(
         settings=settings,
         config=config,
         engine=engine,
         sessions=sessions,
+        store=store,
         slack=slack,
         alerter=alerter,
         contracts=contracts,
@@ -108,6 +128,20 @@ class Lukas:
         self.settings = settings
         self.config = config
         self.services = build_services(settings, config)
+        services = self.services
+        self.images = ImageScheduler(services)
+        self.watcher = ConfigWatcher(config, alert=services.alerter.alert)
+        self.metrics = MetricsRecorder(
+            sessions=services.sessions,
+            config=config,
+            contracts=lambda: services.contracts().metrics(),
+            breakers=services.gateway.breaker_states,
+            version=bot.__version__,
+            started_at=dt.datetime.fromtimestamp(services.started_at, dt.UTC),
+        )
+        self.admin = AdminCommands(
+            services=services, watcher=self.watcher, scheduler=self.images, health=self.health, version=bot.__version__
+        )
         self.bolt = self._build_bolt()
         self._http: web.AppRunner | None = None
         self._socket_handler: Any = None
@@ -123,17 +157,21 @@ class Lukas:
         )
         from bot.slack.listeners import register_listeners
 
-        register_listeners(app, self.services.chat)
+        register_listeners(app, self.services.chat, admin=self.admin)
         return app
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
+        """/healthz: unhealthy (503) only when the database is unreachable; the scheduler state is reported."""
+        next_run = self.images.next_run()
         details: dict[str, Any] = {
             "version": bot.__version__,
             "uptime_seconds": int(time.time() - self.services.started_at),
+            "database": "ok",
+            "scheduler": self.images.state,
+            "next_image_run": next_run.isoformat() if next_run and self.images.state != DISABLED else None,
         }
         try:
             await asyncio.wait_for(ping(self.services.engine), timeout=5)
-            details["database"] = "ok"
         except (DatabaseUnavailableError, TimeoutError):
             details["database"] = "unreachable"
             return False, details
@@ -142,10 +180,16 @@ class Lukas:
     async def start(self, *, host: str = "0.0.0.0", port: int | None = None) -> int | None:
         """Start serving; returns the HTTP port (None in Socket Mode)."""
         await ping(self.services.engine)
+        llm = self.config.current.llm
+        # Load the tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack).
+        await asyncio.to_thread(encoding_for, llm.model, llm.default_encoding)
         if self.services.slack.session is None:
             # One keep-alive connection pool for every Web API call, instead of a new session per call.
             self.services.slack.session = aiohttp.ClientSession()
         self._background.append(asyncio.create_task(self.services.chat.run_sweeper(), name="chat-sweeper"))
+        self.images.start()
+        self._background.append(asyncio.create_task(self.watcher.run(), name="config-watcher"))
+        self._background.append(asyncio.create_task(self.metrics.run(), name="metrics-snapshots"))
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -167,15 +211,25 @@ class Lukas:
         if self._http is not None:
             await self._http.shutdown()
         await self.services.chat.drain(drain_seconds)
+        self.images.stop()
+        await self.admin.close()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._http is not None:
             await self._http.cleanup()
+        await self.metrics.save_quietly()  # the final figures, for `lukas stats`
         if self.services.slack.session is not None:
             await self.services.slack.session.close()
         await self.services.close()
         log.info("Lukas stopped")
+
+
+def _apply_logging(old: LukasConfig, new: LukasConfig) -> None:
+    """A reload that changes `logging:` (level, json) applies at once."""
+    if old.logging != new.logging:
+        configure_logging(level=new.logging.level, json_lines=new.logging.json_lines)
+        log.info("logging is now %s%s", new.logging.level, " (JSON lines)" if new.logging.json_lines else "")
 
 
 async def serve(settings: Settings, config: LiveConfig, *, upgrade: bool) -> None:
@@ -184,6 +238,7 @@ async def serve(settings: Settings, config: LiveConfig, *, upgrade: bool) -> Non
     configure_logging(level=current.logging.level, json_lines=current.logging.json_lines)
     if upgrade and current.database.upgrade_on_start:
         await migrate.upgrade_async(settings.database_url)
+    config.on_change(_apply_logging)
     lukas = Lukas(settings, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

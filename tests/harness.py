@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import yaml
@@ -117,6 +118,33 @@ def sign(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = N
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}", "Content-Type": "application/json"}
 
 
+def slash_command_body(
+    *,
+    text: str,
+    response_url: str,
+    user: str = "U0ANNA",
+    channel: str = "C0GENERAL",
+    command: str = "/lukas",
+) -> bytes:
+    """A slash command as Slack sends it: form-encoded."""
+    return urlencode(
+        {
+            "token": "legacy",
+            "team_id": TEAM_ID,
+            "team_domain": "research",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0LUKAS",
+            "response_url": response_url,
+            "trigger_id": f"{next(_event_ids)}.1.abc",
+        }
+    ).encode()
+
+
 class Harness:
     def __init__(self, lukas: Lukas, port: int, slack: SlackStandIn, llm: OpenAIStandIn, http: aiohttp.ClientSession):
         self.lukas = lukas
@@ -151,6 +179,19 @@ class Harness:
             headers["X-Slack-Retry-Num"] = str(retry_num)
             headers["X-Slack-Retry-Reason"] = "http_timeout"
         return await self.post_raw(payload, headers)
+
+    async def command(
+        self, text: str, *, user: str = "U0ANNA", channel: str = "C0GENERAL", key: str | None = None
+    ) -> tuple[int, Any]:
+        """Run `/lukas text` as Slack does (signed form post). Returns (HTTP status, the ack's JSON body or None);
+        later answers arrive at `self.slack.responses(key)`."""
+        body = slash_command_body(
+            text=text, user=user, channel=channel, response_url=self.slack.response_url(key or "cmd")
+        )
+        headers = {**sign(body), "Content-Type": "application/x-www-form-urlencoded"}
+        async with self.http.post(f"{self.url}/slack/events", data=body, headers=headers) as response:
+            raw = await response.read()
+            return response.status, json.loads(raw) if raw.strip() else None
 
     async def wait_until(self, condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

@@ -48,14 +48,16 @@ def build_prompt(
     window: list[StoredMessage],
     count: Callable[[str], int],
     count_name: Callable[[str], int],
+    count_system: Callable[[str], int] | None = None,
 ) -> tuple[list[PromptMessage], dict[int, int]]:
     """Return the prompt and the token counts computed now (message id -> count) to store.
 
     Stored counts (of the message as written, per-message overhead included) are reused, so each message is
-    tokenised once in its life; `count_name` adds the few tokens of the "Name: " prefix.
+    tokenised once in its life; `count_name` adds the few tokens of the "Name: " prefix, and `count_system`
+    (default `count`) lets the caller cache the persona prompt's count, which is the same on every request.
     """
     system_text = system_prompt.rstrip() + NAMES_NOTE
-    prompt = [PromptMessage(role="system", content=system_text, tokens=count(system_text))]
+    prompt = [PromptMessage(role="system", content=system_text, tokens=(count_system or count)(system_text))]
     new_counts: dict[int, int] = {}
     for message in window:
         tokens = message.token_count

@@ -1,8 +1,10 @@
 """The chat pipeline: accept (store once, before the ack) and answer (after the ack, exactly once).
 
 accept:  classify -> dedupe + store the person's message (unique keys) -> schedule answer
-answer:  claim -> names -> history -> trim -> input contracts -> gateway -> output contracts
-         -> mark posting -> post to Slack -> store reply + ledger row
+answer:  claim -> names -> history -> trim -> input contracts -> thinking status -> provider chain
+         -> output contracts -> mark posting -> post to Slack -> store reply + one ledger row per provider tried
+streamed (streaming.enabled): the reply grows in Slack as the model writes it, each prefix checked first;
+         posting is marked before the first words show, and the final text (or a fallback line) replaces it
 Any failure becomes an in-character fallback; the person's message is already safe in the database.
 """
 
@@ -13,28 +15,48 @@ import datetime as dt
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from bot.chat import history_logic, tokens
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
-from bot.chat.trimming_logic import PromptMessage, fit_to_budget
+from bot.chat.trimming_logic import PromptMessage, fit_to_budget, prompt_tokens
 from bot.config.live import LiveConfig
 from bot.errors import SlackDeliveryError
+from bot.llm.chain_logic import counting_model, resolve_chain, worst_case_seconds
 from bot.llm.fallbacks import pick_line
-from bot.llm.gateway import ChatGateway, ChatResult
+from bot.llm.gateway import ChatGateway, ChatResult, ProviderCall
 from bot.logging_setup import conversation_id_var, event_id_var
+from bot.slack.assistant import ThinkingStatus
 from bot.slack.replies import UserNames, post_reply
+from bot.slack.streaming import SlackReplyStream
 from bot.store import chat_repo
 from bot.store.models import utcnow
+from bot.store.units import NORMAL, URGENT, UnitRunner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ContractsProvider = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """The prompt as it goes to the model, or why the input checks refused it."""
+
+    messages: list[dict[str, str]]
+    prompt_tokens: int
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    text: str
+    sender: str  # "bot" | "fallback"
+    result: ChatResult | None = None
 
 
 def _transient_db_error(error: BaseException) -> bool:
@@ -50,7 +72,7 @@ class ChatService:
         self,
         *,
         config: LiveConfig,
-        sessions: async_sessionmaker[AsyncSession],
+        store: UnitRunner,
         slack: Any,
         gateway: ChatGateway,
         names: UserNames,
@@ -61,7 +83,7 @@ class ChatService:
         stale_after: dt.timedelta | None = None,
     ) -> None:
         self._config = config
-        self._sessions = sessions
+        self._store = store
         self._slack = slack
         self._gateway = gateway
         self._names = names
@@ -73,7 +95,7 @@ class ChatService:
         self._tasks: dict[int, asyncio.Task[None]] = {}
 
     # ----- database with retries for transient trouble (a restarting PostgreSQL, a locked SQLite)
-    async def _db(self, work: Callable[[AsyncSession], Awaitable[T]], *, within: float) -> T:
+    async def _db(self, work: Callable[[Connection], T], *, within: float, priority: int = NORMAL) -> T:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_transient_db_error),
             stop=stop_after_delay(within),
@@ -81,8 +103,7 @@ class ChatService:
             reraise=True,
         ):
             with attempt:
-                async with self._sessions() as session:
-                    return await work(session)
+                return await self._store.run(work, priority=priority)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ----- accept: runs before the ack, so it only stores and schedules
@@ -113,7 +134,9 @@ class ChatService:
         incoming: IncomingMessage = decision
         token_count = self._count(incoming.text)
         result = await self._db(
-            lambda s: chat_repo.accept_message(s, incoming, token_count=token_count), within=self._accept_db_retry
+            lambda s: chat_repo.accept_message(s, incoming, token_count=token_count),
+            within=self._accept_db_retry,
+            priority=URGENT,
         )
         if isinstance(result, chat_repo.Rejected):
             log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, result.reason)
@@ -129,6 +152,10 @@ class ChatService:
         task = asyncio.create_task(self.answer(message_id), name=f"answer-{message_id}")
         self._tasks[message_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(message_id, None))
+
+    @property
+    def config(self) -> LiveConfig:
+        return self._config
 
     @property
     def in_flight(self) -> int:
@@ -169,72 +196,153 @@ class ChatService:
         history = [replace(m, user_name=name) if m.id == claimed.id else m for m in claimed.history]
         window = history_logic.select_window(messages=history, history_size=config.llm.history_size)
         prompt, new_counts = history_logic.build_prompt(
-            system_prompt=config.persona.system_prompt, window=window, count=self._count, count_name=self._count_name
+            system_prompt=config.persona.system_prompt,
+            window=window,
+            count=self._count,
+            count_name=self._count_name,
+            count_system=self._count_cached,
         )
-        reply, sender, flag_reason, result = await self._think(prompt, last_fallback=conversation.last_fallback)
-        if flag_reason is not None:
-            log.warning("message refused by the input checks: %s", flag_reason)
-        await self._db(
-            lambda s: chat_repo.mark_posting(s, claimed.id, user_name=name, flag_reason=flag_reason, counts=new_counts),
-            within=self._answer_db_retry,
-        )
-        call = self._ledger_row(result, conversation.id)
-        try:
-            timestamps = await post_reply(
-                self._slack,
-                channel=conversation.channel_id,
-                thread_ts=conversation.thread_ts or None,
-                text=reply,
-                max_chars=config.slack.max_message_chars,
-            )
-        except SlackDeliveryError as exc:
-            log.error("could not deliver the reply: %s", exc)
+        prepared = self._prepare(prompt)
+        if prepared.refusal is not None:
+            log.warning("message refused by the input checks: %s", prepared.refusal)
+
+        async def mark_posting() -> None:
+            """The last write before anything is visible in Slack: from here on it is never posted again."""
             await self._db(
-                lambda s: chat_repo.record_reply(
-                    s,
-                    question_id=claimed.id,
-                    conversation=conversation,
-                    sender=sender,
-                    text=None,
-                    slack_ts=None,
-                    token_count=None,
-                    llm_call=call,
-                    state=chat_repo.FAILED,
+                lambda s: chat_repo.mark_posting(
+                    s, claimed.id, user_name=name, flag_reason=prepared.refusal, counts=new_counts
                 ),
                 within=self._answer_db_retry,
             )
-            return
-        reply_tokens = self._count(reply) if sender == "bot" else None
+
+        if prepared.refusal is not None:
+            answer = _Answer(self._line(config.fallbacks.refusal_lines, conversation.last_fallback), "fallback")
+            timestamps = await self._post_whole(answer.text, conversation, mark_posting)
+        else:
+            status = self._thinking_status(claimed)
+            try:
+                if config.streaming.enabled:
+                    answer, timestamps = await self._answer_streamed(claimed, prepared, mark_posting)
+                else:
+                    answer = self._judge(
+                        await self._gateway.complete(prepared.messages, prompt_tokens=prepared.prompt_tokens),
+                        last_fallback=conversation.last_fallback,
+                    )
+                    timestamps = await self._post_whole(answer.text, conversation, mark_posting)
+            finally:
+                if status is not None:
+                    await status.clear()
+        await self._record(claimed, answer, timestamps)
+
+    async def _answer_streamed(
+        self, claimed: chat_repo.ClaimedMessage, prepared: _Prepared, mark_posting: Callable[[], Awaitable[None]]
+    ) -> tuple[_Answer, list[str] | None]:
+        """The reply grows in Slack as the model writes it; the final text (or a fallback line) replaces it."""
+        config = self._config.current
+        conversation = claimed.conversation
+        engine = self._contracts() if self._contracts else None
+        writer = SlackReplyStream(
+            self._slack,
+            channel=conversation.channel_id,
+            thread_ts=conversation.thread_ts or None,
+            recipient_team_id=claimed.team_id or None,
+            recipient_user_id=claimed.user_id,
+            settings=config.streaming,
+            max_chars=config.slack.max_message_chars,
+            before_first_post=mark_posting,
+            guard=(lambda text: engine.check_reply_partial(text).ok) if engine is not None else None,
+        )
+        try:
+            result = await self._gateway.complete(
+                prepared.messages, prompt_tokens=prepared.prompt_tokens, on_delta=writer.feed
+            )
+        finally:
+            await writer.settle()
+        answer = self._judge(result, last_fallback=conversation.last_fallback, stopped=result.stopped or writer.stopped)
+        try:
+            if answer.sender == "bot":
+                return answer, await writer.deliver(answer.text)
+            return answer, await writer.replace(answer.text)
+        except SlackDeliveryError as exc:
+            log.error("could not deliver the streamed reply: %s", exc)
+            return answer, None
+
+    async def _post_whole(
+        self, text: str, conversation: chat_repo.ConversationInfo, mark_posting: Callable[[], Awaitable[None]]
+    ) -> list[str] | None:
+        """Post the reply in one go (split when long); None when Slack would not take it."""
+        await mark_posting()
+        try:
+            return await post_reply(
+                self._slack,
+                channel=conversation.channel_id,
+                thread_ts=conversation.thread_ts or None,
+                text=text,
+                max_chars=self._config.current.slack.max_message_chars,
+            )
+        except SlackDeliveryError as exc:
+            log.error("could not deliver the reply: %s", exc)
+            return None
+
+    async def _record(self, claimed: chat_repo.ClaimedMessage, answer: _Answer, timestamps: list[str] | None) -> None:
+        """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
+        conversation = claimed.conversation
+        calls = self._ledger_rows(answer.result, conversation.id)
+        delivered = timestamps is not None
+        reply_tokens = self._count(answer.text) if delivered and answer.sender == "bot" else None
         await self._db(
             lambda s: chat_repo.record_reply(
                 s,
                 question_id=claimed.id,
                 conversation=conversation,
-                sender=sender,
-                text=reply,
+                sender=answer.sender,
+                text=answer.text if delivered else None,
                 slack_ts=timestamps[0] if timestamps else None,
                 token_count=reply_tokens,
-                llm_call=call,
+                llm_call=calls,
+                state=chat_repo.DONE if delivered else chat_repo.FAILED,
             ),
             within=self._answer_db_retry,
         )
 
+    def _thinking_status(self, claimed: chat_repo.ClaimedMessage) -> ThinkingStatus | None:
+        """ "Lukas is thinking…" while the model works: in the thread, or on the message in a DM's main timeline."""
+        settings = self._config.current.assistant
+        thread_ts = claimed.conversation.thread_ts or claimed.ts
+        if not settings.thinking_status or not thread_ts:
+            return None
+        status = ThinkingStatus(
+            self._slack, channel_id=claimed.conversation.channel_id, thread_ts=thread_ts, settings=settings
+        )
+        status.start()
+        return status
+
+    def _model(self) -> str:
+        """The tokenizer's model: the first of the chat chain."""
+        return counting_model(self._config.current)
+
     def _count(self, text: str) -> int:
         llm = self._config.current.llm
-        return tokens.count_message(text, model=llm.model, default_encoding=llm.default_encoding)
+        return tokens.count_message(text, model=self._model(), default_encoding=llm.default_encoding)
+
+    def _count_cached(self, text: str) -> int:
+        llm = self._config.current.llm
+        return tokens.count_message_cached(text, model=self._model(), default_encoding=llm.default_encoding)
 
     def _count_name(self, name: str) -> int:
         llm = self._config.current.llm
-        return tokens.count_text(f"{name}: ", model=llm.model, default_encoding=llm.default_encoding)
+        return tokens.count_message_cached(f"{name}: ", model=self._model(), default_encoding=llm.default_encoding) - (
+            tokens.TOKENS_PER_MESSAGE
+        )
 
     def _shorten(self, text: str, max_tokens: int) -> str:
         llm = self._config.current.llm
-        return tokens.truncate_text(text, max_tokens=max_tokens, model=llm.model, default_encoding=llm.default_encoding)
+        return tokens.truncate_text(
+            text, max_tokens=max_tokens, model=self._model(), default_encoding=llm.default_encoding
+        )
 
-    async def _think(
-        self, prompt: list[PromptMessage], *, last_fallback: str | None
-    ) -> tuple[str, str, str | None, ChatResult | None]:
-        """Returns (text, sender, flag_reason, gateway result)."""
+    def _prepare(self, prompt: list[PromptMessage]) -> _Prepared:
+        """Trim to the token budget and run the input checks."""
         config = self._config.current
         trimmed = fit_to_budget(
             messages=prompt,
@@ -260,18 +368,26 @@ class ChatService:
                     messages=messages,
                     budget_tokens=config.llm.context_budget_tokens,
                     reply_tokens=config.llm.max_tokens,
-                    model=config.llm.model,
+                    model=self._model(),
                     default_encoding=config.llm.default_encoding,
                 )
             )
             if not outcome.ok:
-                reason = "; ".join(outcome.reasons) or "input check failed"
-                return self._line(config.fallbacks.refusal_lines, last_fallback), "fallback", reason, None
+                return _Prepared([], 0, refusal="; ".join(outcome.reasons) or "input check failed")
             messages = outcome.value.messages
-        result = await self._gateway.complete([m.as_dict() for m in messages])
+        return _Prepared([m.as_dict() for m in messages], prompt_tokens(messages))
+
+    def _judge(self, result: ChatResult, *, last_fallback: str | None, stopped: bool = False) -> _Answer:
+        """The model's reply after the output checks, or a fallback line."""
+        config = self._config.current
+        fallback = _Answer(self._line(config.fallbacks.lines, last_fallback), "fallback", result)
+        if stopped:
+            log.warning("the streamed reply was stopped by the output checks; sending a fallback line instead")
+            return fallback
         if not result.ok or not (result.text or "").strip():
-            return self._line(config.fallbacks.lines, last_fallback), "fallback", None, result
+            return fallback
         text = result.text or ""
+        engine = self._contracts() if self._contracts else None
         if engine is not None:
             checked = engine.check_reply(text)
             if not checked.ok:
@@ -279,40 +395,52 @@ class ChatService:
                     "the model's reply failed the output checks (%s); sending a fallback line",
                     "; ".join(checked.reasons),
                 )
-                return self._line(config.fallbacks.lines, last_fallback), "fallback", None, result
+                return fallback
             text = checked.value
-        return text, "bot", None, result
+        return _Answer(text, "bot", result)
 
     def _line(self, lines: list[str], last: str | None) -> str:
         return pick_line(lines=lines, last=last, rng=self._rng)
 
     @staticmethod
-    def _ledger_row(result: ChatResult | None, conversation_id: int) -> dict[str, object] | None:
+    def _ledger_rows(result: ChatResult | None, conversation_id: int) -> list[dict[str, object]]:
+        """One LLMCall row per provider the chain tried (a result without `calls` is one row of its own)."""
         if result is None:
-            return None
-        return {
-            "conversation_id": conversation_id,
-            "purpose": "chat",
-            "provider": result.provider,
-            "model": result.model,
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "cost_usd": result.cost_usd,
-            "latency_ms": result.latency_ms,
-            "attempts": result.attempts,
-            "outcome": result.outcome,
-        }
+            return []
+        calls = result.calls or (
+            ProviderCall(
+                result.provider,
+                result.model,
+                result.outcome,
+                result.attempts,
+                result.prompt_tokens,
+                result.completion_tokens,
+                result.cost_usd,
+                result.latency_ms,
+            ),
+        )
+        return [
+            {
+                "conversation_id": conversation_id,
+                "purpose": "chat",
+                "provider": call.provider,
+                "model": call.model,
+                "prompt_tokens": call.prompt_tokens,
+                "completion_tokens": call.completion_tokens,
+                "cost_usd": call.cost_usd,
+                "latency_ms": call.latency_ms,
+                "attempts": call.attempts,
+                "outcome": call.outcome,
+            }
+            for call in calls
+        ]
 
     # ----- the sweeper: nothing accepted is ever forgotten (restarts, crashes, database hiccups)
     def stale_after(self) -> dt.timedelta:
         """How long a claim lasts: longer than the slowest possible answer, so a live worker is never overtaken."""
         if self._stale_after is not None:
             return self._stale_after
-        config = self._config.current
-        policy, llm = config.retry.chat, config.llm
-        longest_wait = max(policy.wait_max_seconds + policy.jitter_seconds, policy.max_retry_after_seconds)
-        seconds = policy.attempts * (llm.timeout_seconds + 5) + (policy.attempts - 1) * longest_wait
-        return dt.timedelta(seconds=seconds + 120)
+        return dt.timedelta(seconds=worst_case_seconds(resolve_chain(self._config.current)) + 120)
 
     async def sweep_once(self) -> int:
         stale_before = utcnow() - self.stale_after()

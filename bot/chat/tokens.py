@@ -42,6 +42,12 @@ def count_message(content: str, *, model: str, default_encoding: str = "cl100k_b
     return overhead + count_text(content, model=model, default_encoding=default_encoding)
 
 
+@lru_cache(maxsize=256)
+def count_message_cached(content: str, *, model: str, default_encoding: str = "cl100k_base") -> int:
+    """For short texts that repeat on every request (the persona prompt, "Name: " prefixes)."""
+    return count_message(content, model=model, default_encoding=default_encoding)
+
+
 def truncate_text(text: str, *, max_tokens: int, model: str, default_encoding: str = "cl100k_base") -> str:
     """Keep the first max_tokens tokens of text (used to shorten one enormous message, not refuse it)."""
     encoding = encoding_for(model, default_encoding)

@@ -12,6 +12,7 @@ from typing import Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from bot.config.providers_schema import summary_lines
 from bot.config.schema import LukasConfig
 from bot.errors import ConfigError
 
@@ -170,4 +171,5 @@ def summarize(config: LukasConfig) -> list[str]:
         f"{len(contracts.image_prompt)} image prompt; {len(contracts.banned_terms)} banned terms"
         + (" + file" if contracts.banned_terms_file else ""),
         f"admins: {len(config.admins)}; priced models: {', '.join(sorted(config.prices)) or 'none'}",
+        *summary_lines(config),
     ]

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config.contracts_schema import ContractsConfig
 from bot.config.images_schema import ImagesConfig
+from bot.config.providers_schema import (
+    AssistantConfig,
+    ModelPrice,
+    ProviderConfig,
+    StreamingConfig,
+    price_for,
+    valid_provider_name,
+)
 
 
 class Strict(BaseModel):
@@ -84,13 +93,6 @@ class FallbackConfig(Strict):
         return lines
 
 
-class ModelPrice(Strict):
-    """US dollars per one million tokens."""
-
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-
-
 class LoggingConfig(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_lines: bool = Field(default=False, alias="json")
@@ -106,6 +108,56 @@ class SlackConfig(Strict):
     admin_alert_interval_seconds: int = Field(default=3600, ge=0)
 
 
+class ReloadConfig(Strict):
+    """How a running Lukas notices edits to config.yml (`/lukas reload` works either way)."""
+
+    watch: bool = True
+    poll_seconds: float = Field(default=2.0, ge=0.1, le=300)
+
+
+class UsageConfig(Strict):
+    """What the admin reports compare against, and how often live metrics are saved for `lukas stats`."""
+
+    chat_monthly_budget_usd: float | None = Field(default=None, ge=0)
+    metrics_snapshot_seconds: float = Field(default=30.0, ge=1, le=3600)
+
+
+def _usable_provider(provider: ProviderConfig, info: ValidationInfo) -> ProviderConfig:
+    """A named provider needs a price (its own, or its model under prices:) and a retry override that makes sense."""
+    prices = info.data.get("prices")
+    if prices is not None and provider.price is None and price_for(prices=prices, model=provider.model) is None:
+        raise ValueError(
+            f"model {provider.model!r} has no price: add `price: {{input: ..., output: ...}}` (US dollars per 1M "
+            "tokens) to this provider, or list the model under prices: (use 0 for a free local model)"
+        )
+    retry = info.data.get("retry")
+    if retry is not None:
+        merged = {**retry.chat.model_dump(), **provider.retry.model_dump(exclude_none=True)}
+        if merged["wait_min_seconds"] > merged["wait_max_seconds"]:
+            raise ValueError(
+                "retry: wait_min_seconds must not exceed wait_max_seconds "
+                "(settings left out of this provider's retry: come from retry.chat)"
+            )
+    return provider
+
+
+def _defined_provider(name: str, info: ValidationInfo) -> str:
+    providers = info.data.get("providers")
+    if providers is None or name in providers:  # None: providers: itself is invalid, and reported as such
+        return name
+    if not providers:
+        raise ValueError(
+            f"{name!r} is not defined: chat_chain lists names from providers:, which is empty "
+            "(without providers:, the llm: block is the one chat model)"
+        )
+    close = difflib.get_close_matches(name, list(providers), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"defined: {', '.join(providers)}"
+    raise ValueError(f"{name!r} is not defined under providers: ({hint})")
+
+
+ProviderName = Annotated[str, AfterValidator(valid_provider_name)]
+
+
 class LukasConfig(Strict):
     persona: PersonaConfig
     llm: LLMConfig = LLMConfig()
@@ -119,6 +171,21 @@ class LukasConfig(Strict):
     slack: SlackConfig = SlackConfig()
     logging: LoggingConfig = LoggingConfig()
     database: DatabaseConfig = DatabaseConfig()
+    reload: ReloadConfig = ReloadConfig()
+    usage: UsageConfig = UsageConfig()
+    # Declared after retry and prices: their validators read those (info.data follows field order).
+    providers: dict[ProviderName, Annotated[ProviderConfig, AfterValidator(_usable_provider)]] = {}
+    chat_chain: list[Annotated[str, AfterValidator(_defined_provider)]] = []
+    streaming: StreamingConfig = StreamingConfig()
+    assistant: AssistantConfig = AssistantConfig()
+
+    @field_validator("chat_chain")
+    @classmethod
+    def _each_provider_once(cls, chain: list[str]) -> list[str]:
+        for index, name in enumerate(chain):
+            if name in chain[:index]:
+                raise ValueError(f"{name!r} is listed twice (entries {chain.index(name)} and {index})")
+        return chain
 
     @field_validator("admins")
     @classmethod

@@ -56,3 +56,17 @@ def alt_text_for(plan: ImagePlan) -> str:
 def filename_for(*, slot_key: str, extension: str) -> str:
     safe = "".join(char if char.isalnum() else "-" for char in slot_key).strip("-")
     return f"lukas-{safe}.{extension}"
+
+
+def caption_request(plan: ImagePlan) -> str:
+    """The user turn to send after the persona system prompt when asking the chat model for a caption."""
+    what = f"theme: {plan.theme}"
+    if plan.milestone:
+        what += f"; the team is celebrating a milestone: {plan.milestone}"
+    elif plan.occasion:
+        what += f"; occasion: {plan.occasion}"
+    return (
+        f"It is {plan.day:%A %d %B %Y} and you are posting this week's picture of yourself to the team channel "
+        f"({what}; season: {plan.season}). Write the caption: one or two warm, cheerful sentences in your own "
+        "voice, at most one emoji, no hashtags, no quotation marks."
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,8 @@ def _configure_logging(live: LiveConfig) -> None:
 
     current = live.current.logging
     configure_logging(level=current.level, json_lines=current.json_lines)
+    for noisy in ("alembic", "httpx2"):  # migrations and the SDK's request lines are not news to an admin here
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def describe_row(row: GeneratedImage) -> list[str]:

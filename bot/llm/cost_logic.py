@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.config.schema import ModelPrice
+from bot.config.providers_schema import ModelPrice, price_for
+
+__all__ = ["chat_cost", "cost_at", "price_for"]
 
 
-def price_for(*, prices: Mapping[str, ModelPrice], model: str) -> ModelPrice | None:
-    """Exact model name first, then without a provider prefix ("openai:gpt-4o" -> "gpt-4o")."""
-    if model in prices:
-        return prices[model]
-    bare = model.split(":", 1)[-1].split("/")[-1]
-    return prices.get(bare)
+def cost_at(price: ModelPrice, *, prompt_tokens: int, completion_tokens: int) -> float:
+    return round((prompt_tokens * price.input + completion_tokens * price.output) / 1_000_000, 8)
 
 
 def chat_cost(
@@ -22,4 +20,4 @@ def chat_cost(
     price = price_for(prices=prices, model=model)
     if price is None:
         return None
-    return round((prompt_tokens * price.input + completion_tokens * price.output) / 1_000_000, 8)
+    return cost_at(price, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)

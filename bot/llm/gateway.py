@@ -1,7 +1,14 @@
-"""The one place Lukas calls a chat model: any-llm, under tenacity retries and a circuit breaker.
+"""The one place Lukas calls chat models: a chain of named providers (issue 8), each behind its own rate limiter,
+tenacity retries and circuit breaker, answering whole or streamed.
 
-Never raises for model trouble: the result says what happened, and the caller answers with a fallback
-line when `text` is None.
+The chain (bot.llm.chain_logic) decides where to go after a failure; this module only does the I/O. Never raises
+for model trouble: the result says what happened, one ProviderCall per provider tried (the ledger rows), and the
+caller answers with a fallback line when `text` is None.
+
+Streaming: with `on_delta`, the reply is requested with `stream=True` and every piece of text is handed to
+`on_delta` as it arrives (`on_delta` returns False to stop reading, e.g. when an output check fails). Retries and
+the move to the next provider happen only before the first piece of text: once something may be visible in
+Slack, a failure ends the reply (the caller replaces it with a fallback line).
 """
 
 from __future__ import annotations
@@ -17,10 +24,18 @@ from typing import Any
 from any_llm import AnyLLM
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
+from bot.chat import tokens
 from bot.config.live import LiveConfig
+from bot.config.schema import LukasConfig
 from bot.llm import retry_logic as outcomes
 from bot.llm.breaker import BreakerOpen, ModelBreaker
-from bot.llm.cost_logic import chat_cost
+from bot.llm.chain_logic import ProviderSpec, fits_window, next_index, resolve_chain
+from bot.llm.cost_logic import cost_at
+from bot.llm.rate_limit import SlidingWindowLimiter
+from bot.llm.results import ChatResult, ProviderCall
+from bot.llm.stream_reader import DeltaSink, IncompleteStream, Reading, read_stream
+
+__all__ = ["ChatGateway", "ChatResult", "DeltaSink", "ProviderCall"]
 
 log = logging.getLogger(__name__)
 
@@ -31,26 +46,21 @@ _NOT_COUNTED_BY_BREAKER = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class ChatResult:
-    text: str | None  # None: the model could not answer; use a fallback line
-    outcome: str
-    provider: str
-    model: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    latency_ms: int = 0
-    attempts: int = 0
-    finish_reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.text is not None
-
-
 class _GiveUp(Exception):
     """Retry-After asked for longer than the policy allows."""
+
+
+class _Throttled(Exception):
+    """Our own rate limit would make this request wait longer than allowed."""
+
+
+@dataclass
+class _Link:
+    call: ProviderCall
+    text: str | None = None
+    finish_reason: str | None = None
+    streamed: bool = False
+    stopped: bool = False
 
 
 class ChatGateway:
@@ -64,55 +74,143 @@ class ChatGateway:
         rng: random.Random | None = None,
     ) -> None:
         self._config = config
-        self._api_keys = dict(api_keys or {})
+        self._api_keys = dict(api_keys or {})  # <PROVIDER>_API_KEY from the environment, by any-llm provider
         self._alert_admins = alert_admins
-        self._sleep = sleep
+        self._sleep = sleep  # retry waits (the test harness replaces it)
+        self._limit_sleep: Sleep = asyncio.sleep  # rate-limit waits are about real time
+        self.rate_window_seconds = 60.0  # what "per minute" means for the rate limits (tests shorten it)
         self._rng = rng or random.Random()
         self._clients: dict[tuple[Any, ...], AnyLLM] = {}
         self._breakers: dict[str, ModelBreaker] = {}
+        self._limiters: dict[str, SlidingWindowLimiter] = {}
+        self._chain: tuple[LukasConfig | None, tuple[ProviderSpec, ...]] = (None, ())
         self._unpriced_warned: set[str] = set()
 
-    # ----- breakers (one per provider:model, so a new model starts with a fresh breaker)
-    def breaker(self, provider: str, model: str) -> ModelBreaker:
-        key = f"{provider}:{model}"
-        settings = self._config.current.breaker
-        breaker = self._breakers.get(key)
+    # ----- the chain for the config in force (resolved once per config)
+    def chain(self) -> tuple[ProviderSpec, ...]:
+        config = self._config.current
+        if self._chain[0] is not config:
+            self._chain = (config, resolve_chain(config))
+        return self._chain[1]
+
+    # ----- breakers: one per name:model, so a new model starts with a fresh breaker
+    def breaker(self, spec: ProviderSpec) -> ModelBreaker:
+        breaker = self._breakers.get(spec.key)
         if breaker is None:
             breaker = ModelBreaker(
-                name=key,
-                fail_max=settings.fail_max,
-                reset_seconds=settings.reset_seconds,
-                ignore=lambda error: outcomes.classify_error(error) in _NOT_COUNTED_BY_BREAKER,
+                name=spec.key,
+                fail_max=spec.fail_max,
+                reset_seconds=spec.reset_seconds,
+                ignore=_not_counted,
             )
-            self._breakers[key] = breaker
+            self._breakers[spec.key] = breaker
         else:
-            breaker.configure(fail_max=settings.fail_max, reset_seconds=settings.reset_seconds)
+            breaker.configure(fail_max=spec.fail_max, reset_seconds=spec.reset_seconds)
         return breaker
 
     def breaker_states(self) -> dict[str, str]:
         return {key: breaker.state for key, breaker in self._breakers.items()}
 
+    def _limiter(self, spec: ProviderSpec) -> SlidingWindowLimiter | None:
+        limits = spec.rate_limit
+        if limits is None:
+            return None
+        limiter = self._limiters.get(spec.name)
+        if limiter is None:
+            limiter = SlidingWindowLimiter(
+                requests=limits.requests_per_minute, tokens=limits.tokens_per_minute, window=self.rate_window_seconds
+            )
+            self._limiters[spec.name] = limiter
+        else:
+            limiter.configure(requests=limits.requests_per_minute, tokens=limits.tokens_per_minute)
+            limiter.window = self.rate_window_seconds
+        return limiter
+
     # ----- the any-llm client, one per event loop (an instance bound to a closed loop fails)
-    def _client(self, *, provider: str, api_base: str | None, timeout: float) -> AnyLLM:
+    def _client(self, spec: ProviderSpec) -> AnyLLM:
         loop = asyncio.get_running_loop()
-        key = (provider, api_base, timeout, id(loop))
+        api_key = spec.api_key.get_secret_value() if spec.api_key else self._api_keys.get(spec.provider)
+        key = (spec.name, spec.provider, spec.api_base, spec.timeout_seconds, api_key, id(loop))
         client = self._clients.get(key)
         if client is None:
             self._clients = {k: v for k, v in self._clients.items() if k[-1] == id(loop)}
-            api_key = self._api_keys.get(provider)
             client = AnyLLM.create(
-                provider, api_key=api_key, api_base=api_base, unified_exceptions=True, max_retries=0, timeout=timeout
+                spec.provider,
+                api_key=api_key,
+                api_base=spec.api_base,
+                unified_exceptions=True,
+                max_retries=0,
+                timeout=spec.timeout_seconds,
             )
             self._clients[key] = client
         return client
 
-    async def complete(self, messages: list[dict[str, Any]]) -> ChatResult:
-        config = self._config.current
-        llm, policy = config.llm, config.retry.chat
-        provider, model = llm.provider, llm.model
-        breaker = self.breaker(provider, model)
+    # ----- the chain
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        prompt_tokens: int | None = None,
+        on_delta: DeltaSink | None = None,
+    ) -> ChatResult:
+        """Ask the chain; `prompt_tokens` (counted by the caller) feeds the window check and the token limits."""
+        llm = self._config.current.llm
+        chain = self.chain()
+        started = time.monotonic()
+        estimate = (prompt_tokens if prompt_tokens is not None else _rough_tokens(messages)) + llm.max_tokens
+        calls: list[ProviderCall] = []
+        index: int | None = 0
+        link: _Link | None = None
+        while index is not None:
+            spec = chain[index]
+            if fits_window(spec=spec, prompt_tokens=prompt_tokens, reply_tokens=llm.max_tokens):
+                link = await self._ask(
+                    spec, messages, estimate=estimate, prompt_tokens=prompt_tokens, on_delta=on_delta
+                )
+            else:
+                log.warning("prompt of %s tokens does not fit %s's window; skipping it", prompt_tokens, spec.key)
+                link = _Link(ProviderCall(spec.name, spec.model, outcomes.CONTEXT_LENGTH, attempts=0))
+            calls.append(link.call)
+            if link.call.outcome == outcomes.OK or link.streamed:
+                break  # answered, or text may already be visible: no other provider now
+            index = next_index(chain=chain, index=index, outcome=link.call.outcome)
+            if index is not None:
+                log.warning("%s could not answer (%s); asking %s", spec.key, link.call.outcome, chain[index].key)
+        assert link is not None
+        call = link.call
+        return ChatResult(
+            text=link.text if call.outcome == outcomes.OK else None,
+            outcome=call.outcome,
+            provider=call.provider,
+            model=call.model,
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            cost_usd=call.cost_usd,
+            latency_ms=int((time.monotonic() - started) * 1000),
+            attempts=call.attempts,
+            finish_reason=link.finish_reason,
+            calls=tuple(calls),
+            streamed=link.streamed,
+            stopped=link.stopped,
+        )
+
+    # ----- one provider: rate limit, retries, breaker, one request (whole or streamed)
+    async def _ask(
+        self,
+        spec: ProviderSpec,
+        messages: list[dict[str, Any]],
+        *,
+        estimate: int,
+        prompt_tokens: int | None,
+        on_delta: DeltaSink | None,
+    ) -> _Link:
+        llm = self._config.current.llm
+        policy = spec.retry
+        breaker = self.breaker(spec)
+        limiter = self._limiter(spec)
         started = time.monotonic()
         attempts = 0
+        reading = Reading()
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -124,31 +222,36 @@ class ChatGateway:
             )
             if seconds is None:
                 raise _GiveUp()
-            log.info(
-                "model %s:%s failed (%s); retrying in %.1fs",
-                provider,
-                model,
-                outcomes.classify_error(error) if error else "?",
-                seconds,
-            )
+            kind = outcomes.classify_error(error) if error else "?"
+            log.info("model %s failed (%s); retrying in %.1fs", spec.key, kind, seconds)
             return seconds
 
         async def attempt() -> Any:
-            nonlocal attempts
+            nonlocal attempts, reading
             attempts += 1
+            reading = Reading()
+            if limiter is not None and spec.rate_limit is not None:
+                delay = limiter.reserve(tokens=estimate, max_wait=spec.rate_limit.max_wait_seconds)
+                if delay is None:
+                    raise _Throttled()
+                if delay > 0:
+                    log.debug("rate limit of %s: waiting %.2fs", spec.name, delay)
+                    await self._limit_sleep(delay)
             async with breaker.guard():
-                client = self._client(provider=provider, api_base=llm.api_base, timeout=llm.timeout_seconds)
-                return await asyncio.wait_for(
-                    client.acompletion(
-                        model=model, messages=messages, temperature=llm.temperature, max_tokens=llm.max_tokens
-                    ),
-                    timeout=llm.timeout_seconds + 5,
-                )
+                client = self._client(spec)
+                sampling = {"temperature": llm.temperature, "max_tokens": llm.max_tokens}
+                async with asyncio.timeout(spec.timeout_seconds + 5):
+                    if on_delta is None:
+                        return await client.acompletion(model=spec.model, messages=messages, **sampling)
+                    return await read_stream(client, spec.model, messages, sampling, on_delta, reading)
+
+        def retryable(error: BaseException) -> bool:
+            return not reading.streamed and outcomes.classify_error(error) in outcomes.RETRYABLE
 
         retrying = AsyncRetrying(
             stop=lambda state: state.attempt_number >= policy.attempts,
             wait=wait,
-            retry=retry_if_exception(lambda e: outcomes.classify_error(e) in outcomes.RETRYABLE),
+            retry=retry_if_exception(retryable),
             sleep=self._sleep,
             reraise=True,
         )
@@ -156,75 +259,141 @@ class ChatGateway:
             response = await retrying(attempt)
         except BreakerOpen as error:
             outcome = outcomes.classify_error(error.tripped_by) if error.tripped_by else outcomes.BREAKER_OPEN
-            return await self._failed(provider, model, outcome, started, attempts, error)
+            failure: tuple[str, BaseException | None] = (outcome, error)
         except _GiveUp:
-            return await self._failed(provider, model, outcomes.RATE_LIMITED, started, attempts, None)
+            failure = (outcomes.RATE_LIMITED, None)
+        except _Throttled:
+            failure = (outcomes.THROTTLED, None)
+        except IncompleteStream as error:
+            failure = (outcomes.INCOMPLETE, error)
         except Exception as error:
-            return await self._failed(provider, model, outcomes.classify_error(error), started, attempts, error)
-        return self._succeeded(response, provider=provider, model=model, started=started, attempts=attempts)
+            failure = (outcomes.classify_error(error), error)
+        else:
+            return self._answered(
+                spec,
+                response,
+                reading,
+                streamed=on_delta is not None,
+                started=started,
+                attempts=attempts,
+                prompt_tokens=prompt_tokens,
+            )
+        return await self._failed(
+            spec, *failure, started=started, attempts=attempts, reading=reading, prompt_tokens=prompt_tokens
+        )
 
-    def _succeeded(self, response: Any, *, provider: str, model: str, started: float, attempts: int) -> ChatResult:
-        config = self._config.current
-        choice = response.choices[0] if getattr(response, "choices", None) else None
-        text = (choice.message.content if choice and choice.message else None) or ""
-        usage = getattr(response, "usage", None)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        cost = chat_cost(
-            prices=config.prices, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
-        if cost is None and model not in self._unpriced_warned:
-            self._unpriced_warned.add(model)
-            log.warning("model %s has no price in config.yml (prices:); its cost is recorded as 0", model)
-        latency_ms = int((time.monotonic() - started) * 1000)
-        log.info(
-            "model %s:%s answered in %d ms (%d+%d tokens, $%.6f)",
-            provider,
-            model,
-            latency_ms,
-            prompt_tokens,
-            completion_tokens,
-            cost or 0.0,
-        )
-        return ChatResult(
-            text=text,
+    def _answered(
+        self,
+        spec: ProviderSpec,
+        response: Any,
+        reading: Reading,
+        *,
+        streamed: bool,
+        started: float,
+        attempts: int,
+        prompt_tokens: int | None,
+    ) -> _Link:
+        llm = self._config.current.llm
+        if not streamed:
+            choice = response.choices[0] if getattr(response, "choices", None) else None
+            text = (choice.message.content if choice and choice.message else None) or ""
+            finish_reason = getattr(choice, "finish_reason", None)
+            usage = getattr(response, "usage", None)
+        else:
+            text, finish_reason, usage = reading.text, reading.finish_reason, reading.usage
+        used_prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        used_completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        if usage is None and streamed:  # a provider that does not report usage on streams
+            used_prompt = prompt_tokens or 0
+            used_completion = tokens.count_text(text, model=spec.model, default_encoding=llm.default_encoding)
+        call = ProviderCall(
+            provider=spec.name,
+            model=spec.model,
             outcome=outcomes.OK,
-            provider=provider,
-            model=model,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost_usd=cost or 0.0,
-            latency_ms=latency_ms,
             attempts=attempts,
-            finish_reason=getattr(choice, "finish_reason", None),
+            prompt_tokens=used_prompt,
+            completion_tokens=used_completion,
+            cost_usd=self._cost(spec, used_prompt, used_completion),
+            latency_ms=int((time.monotonic() - started) * 1000),
         )
+        log.info(
+            "model %s answered in %d ms (%d+%d tokens, $%.6f)%s",
+            spec.key,
+            call.latency_ms,
+            used_prompt,
+            used_completion,
+            call.cost_usd,
+            " (stopped by the output checks)" if reading.stopped else "",
+        )
+        return _Link(call, text, finish_reason, streamed=reading.streamed, stopped=reading.stopped)
+
+    def _cost(self, spec: ProviderSpec, prompt_tokens: int, completion_tokens: int) -> float:
+        if spec.price is None:
+            if spec.model not in self._unpriced_warned:
+                self._unpriced_warned.add(spec.model)
+                log.warning("model %s has no price in config.yml (prices:); its cost is recorded as 0", spec.model)
+            return 0.0
+        return cost_at(spec.price, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     async def _failed(
-        self, provider: str, model: str, outcome: str, started: float, attempts: int, error: BaseException | None
-    ) -> ChatResult:
-        detail = f"{type(error).__name__}: {error}" if error else "Retry-After longer than retry.chat allows"
+        self,
+        spec: ProviderSpec,
+        outcome: str,
+        error: BaseException | None,
+        *,
+        started: float,
+        attempts: int,
+        reading: Reading,
+        prompt_tokens: int | None,
+    ) -> _Link:
+        if error is not None:
+            detail = f"{type(error).__name__}: {error}"
+        elif outcome == outcomes.THROTTLED:
+            detail = "its rate limit would wait longer than rate_limit.max_wait_seconds"
+        else:
+            detail = "Retry-After longer than the retry policy allows"
         if outcome == outcomes.AUTH:
             log.critical(
-                "model %s:%s rejected our credentials (%s). Check the API key in the environment.",
-                provider,
-                model,
+                "model %s (%s) rejected our credentials (%s). Check its API key in the environment.",
+                spec.key,
+                spec.provider,
                 detail,
             )
             if self._alert_admins is not None:
                 await self._alert_admins(
-                    "llm_auth",
-                    f":warning: Lukas cannot log in to {provider} (model {model}): {detail}. "
-                    "He is answering with fallback lines until the API key in his environment is fixed.",
+                    f"llm_auth:{spec.name}",
+                    f":warning: Lukas cannot log in to {spec.name} ({spec.provider}, model {spec.model}): {detail}. "
+                    "Until its API key in his environment is fixed, the next provider in the chain (or a fallback "
+                    "line) answers.",
                 )
+        elif reading.streamed:
+            log.error("model %s broke off mid-stream: %s (%s)", spec.key, outcome, detail)
         else:
-            log.error(
-                "model %s:%s gave no answer after %d attempt(s): %s (%s)", provider, model, attempts, outcome, detail
-            )
-        return ChatResult(
-            text=None,
+            log.error("model %s gave no answer after %d attempt(s): %s (%s)", spec.key, attempts, outcome, detail)
+        prompt, completion = 0, 0
+        if reading.streamed:  # the provider bills what it streamed before breaking off
+            llm = self._config.current.llm
+            prompt = prompt_tokens or 0
+            completion = tokens.count_text(reading.text, model=spec.model, default_encoding=llm.default_encoding)
+        call = ProviderCall(
+            provider=spec.name,
+            model=spec.model,
             outcome=outcome,
-            provider=provider,
-            model=model,
             attempts=attempts,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=self._cost(spec, prompt, completion) if reading.streamed else 0.0,
             latency_ms=int((time.monotonic() - started) * 1000),
         )
+        return _Link(call, streamed=reading.streamed)
+
+
+def _not_counted(error: BaseException) -> bool:
+    """What the breaker does not count: the caller's own faults, and a stream we closed on purpose."""
+    if isinstance(error, GeneratorExit | asyncio.CancelledError):
+        return True
+    return outcomes.classify_error(error) in _NOT_COUNTED_BY_BREAKER
+
+
+def _rough_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(len(str(m.get("content", ""))) // 4 + 4 for m in messages)

@@ -18,6 +18,8 @@ INVALID_REQUEST = "invalid_request"
 CONTENT_FILTER = "content_filter"
 CONTEXT_LENGTH = "context_length"
 BREAKER_OPEN = "breaker_open"
+THROTTLED = "throttled"  # our own rate limit would have waited longer than rate_limit.max_wait_seconds: not called
+INCOMPLETE = "incomplete"  # a streamed reply ended without a finish reason (cut off mid-sentence)
 ERROR = "error"
 
 RETRYABLE = frozenset({RATE_LIMITED, SERVER_ERROR, TIMEOUT})

@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
+from bot.slack.assistant import register_assistant_listeners
+
 if TYPE_CHECKING:
+    from bot.admin.service import AdminCommands
     from bot.chat.service import ChatService
 
 log = logging.getLogger(__name__)
 
 
-def register_listeners(app: AsyncApp, chat: ChatService) -> None:
+def register_listeners(app: AsyncApp, chat: ChatService, *, admin: AdminCommands | None = None) -> None:
     async def on_message_event(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         await chat.accept_event(
             event=event,
@@ -25,8 +28,23 @@ def register_listeners(app: AsyncApp, chat: ChatService) -> None:
             bot_id=context.bot_id,
         )
 
+    if admin is not None:
+        from bot.slack.commands import register_commands
+
+        register_commands(app, admin)
+
     app.event("app_mention")(on_message_event)
     app.event("message")(on_message_event)
+    register_assistant_listeners(app, chat.config)  # suggested prompts (AI-app surface); before the catch-all
+
+    @app.error
+    async def on_listener_error(error: Exception) -> None:
+        # Bolt answers Slack with a 500, so Slack redelivers the event later: nothing is lost.
+        log.error(
+            "could not take an event (%s: %s); Slack will redeliver it",
+            type(error).__name__,
+            str(error).splitlines()[0] if str(error) else "",
+        )
 
     @app.event(re.compile(r".*"))
     async def on_other_event(event: dict[str, Any]) -> None:

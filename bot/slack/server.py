@@ -17,7 +17,11 @@ HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck) -> web.Application:
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, AttributeError, TypeError) as exc:  # bodies Slack never sends (not JSON, not an object)
+            log.warning("rejected a malformed request to /slack/events: %s", type(exc).__name__)
+            return web.json_response({"error": "malformed request"}, status=400)
         bolt_response = await bolt_app.async_dispatch(bolt_request)
         if bolt_response.status == 401:
             log.warning("rejected a request to /slack/events: bad or stale signature")

@@ -1,7 +1,8 @@
 """Chat queries. The unique constraints do the deduplication; these functions only phrase the questions.
 
-The hot path is three short transactions per message (accept, claim-and-load, record) in plain Core
-statements: each round trip to the database costs more than the Python around it.
+Plain blocking functions on a Core Connection: the chat service runs each as one unit of work on a worker thread
+(bot.store.units), in short Core statements. Four short transactions per message: accept, load, mark posting,
+record.
 """
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.events_logic import IncomingMessage
 from bot.chat.history_logic import StoredMessage
@@ -51,6 +51,8 @@ class ClaimedMessage:
     user_name: str | None
     conversation: ConversationInfo
     history: list[StoredMessage]  # newest first, up to and including this message
+    ts: str | None = None  # the message's own Slack ts (where a thinking status goes in a DM's main timeline)
+    team_id: str = ""
 
 
 def _conversation_key(incoming: IncomingMessage):  # type: ignore[no-untyped-def]
@@ -61,15 +63,15 @@ def _conversation_key(incoming: IncomingMessage):  # type: ignore[no-untyped-def
     )
 
 
-async def accept_message(session: AsyncSession, incoming: IncomingMessage, *, token_count: int) -> Accepted | Rejected:
+def accept_message(session: Connection, incoming: IncomingMessage, *, token_count: int) -> Accepted | Rejected:
     """Store a person's message once. Commits. Safe against concurrent replicas (unique keys decide)."""
-    conversation_id = await session.scalar(select(Conversation.id).where(_conversation_key(incoming)))
+    conversation_id = session.scalar(select(Conversation.id).where(_conversation_key(incoming)))
     if conversation_id is None:
         if incoming.only_if_lukas_in_thread:
             return Rejected("not a thread Lukas is in")
         try:
-            async with session.begin_nested():
-                conversation_id = await session.scalar(
+            with session.begin_nested():
+                conversation_id = session.scalar(
                     insert(Conversation)
                     .values(
                         team_id=incoming.team_id,
@@ -81,9 +83,9 @@ async def accept_message(session: AsyncSession, incoming: IncomingMessage, *, to
                     .returning(Conversation.id)
                 )
         except IntegrityError:  # another replica created it a moment ago
-            conversation_id = await session.scalar(select(Conversation.id).where(_conversation_key(incoming)))
+            conversation_id = session.scalar(select(Conversation.id).where(_conversation_key(incoming)))
     try:
-        message_id = await session.scalar(
+        message_id = session.scalar(
             insert(Message)
             .values(
                 conversation_id=conversation_id,
@@ -101,34 +103,36 @@ async def accept_message(session: AsyncSession, incoming: IncomingMessage, *, to
             )
             .returning(Message.id)
         )
-        await session.commit()
+        session.commit()
     except IntegrityError:  # same event_id, or same channel+ts (the app_mention/message pair, a redelivery)
-        await session.rollback()
+        session.rollback()
         return Rejected("duplicate")
     assert message_id is not None and conversation_id is not None
     return Accepted(message_id=message_id, conversation_id=conversation_id)
 
 
-async def claim_stale(session: AsyncSession, message_id: int, *, stale_before: dt.datetime) -> bool:
+def claim_stale(session: Connection, message_id: int, *, stale_before: dt.datetime) -> bool:
     """Take over a message whose worker vanished (claimed before `stale_before`). Commits."""
-    result = await session.execute(
+    result = session.execute(
         update(Message)
         .where(Message.id == message_id, Message.reply_state == WORKING, Message.reply_claimed_at < stale_before)
         .values(reply_claimed_at=utcnow())
     )
-    await session.commit()
+    session.commit()
     return result.rowcount == 1
 
 
-async def load_claimed(session: AsyncSession, message_id: int, *, history_size: int) -> ClaimedMessage:
+def load_claimed(session: Connection, message_id: int, *, history_size: int) -> ClaimedMessage:
     """What answering needs: the conversation and its newest usable messages up to this one."""
     question = (
-        await session.execute(
+        session.execute(
             select(
                 Message.conversation_id,
                 Message.event_id,
                 Message.user_id,
                 Message.user_name,
+                Message.slack_ts,
+                Conversation.team_id,
                 Conversation.channel_id,
                 Conversation.thread_ts,
                 Conversation.last_fallback,
@@ -137,7 +141,7 @@ async def load_claimed(session: AsyncSession, message_id: int, *, history_size: 
             .where(Message.id == message_id)
         )
     ).one()
-    rows = await session.execute(
+    rows = session.execute(
         select(Message.id, Message.sender, Message.content, Message.user_name, Message.token_count)
         .where(
             Message.conversation_id == question.conversation_id,
@@ -165,12 +169,14 @@ async def load_claimed(session: AsyncSession, message_id: int, *, history_size: 
         user_name=question.user_name,
         conversation=conversation,
         history=history,
+        ts=question.slack_ts,
+        team_id=question.team_id,
     )
 
 
-async def unanswered(session: AsyncSession, *, stale_before: dt.datetime, limit: int = 100) -> list[int]:
+def unanswered(session: Connection, *, stale_before: dt.datetime, limit: int = 100) -> list[int]:
     """Messages the sweeper should retry: claimed by a worker that vanished before posting."""
-    rows = await session.scalars(
+    rows = session.scalars(
         select(Message.id)
         .where(Message.reply_state == WORKING, Message.reply_claimed_at < stale_before)
         .order_by(Message.id)
@@ -179,8 +185,8 @@ async def unanswered(session: AsyncSession, *, stale_before: dt.datetime, limit:
     return list(rows)
 
 
-async def mark_posting(
-    session: AsyncSession, message_id: int, *, user_name: str | None, flag_reason: str | None, counts: dict[int, int]
+def mark_posting(
+    session: Connection, message_id: int, *, user_name: str | None, flag_reason: str | None, counts: dict[int, int]
 ) -> None:
     """Last write before Slack: from here on the reply may be in Slack, so it is never posted again. Commits."""
     values: dict[str, object] = {"reply_state": POSTING}
@@ -188,14 +194,14 @@ async def mark_posting(
         values["user_name"] = user_name
     if flag_reason is not None:
         values.update(flagged=True, flag_reason=flag_reason)
-    await session.execute(update(Message).where(Message.id == message_id).values(**values))
+    session.execute(update(Message).where(Message.id == message_id).values(**values))
     for other_id, count in counts.items():
-        await session.execute(update(Message).where(Message.id == other_id).values(token_count=count))
-    await session.commit()
+        session.execute(update(Message).where(Message.id == other_id).values(token_count=count))
+    session.commit()
 
 
-async def record_reply(
-    session: AsyncSession,
+def record_reply(
+    session: Connection,
     *,
     question_id: int,
     conversation: ConversationInfo,
@@ -203,12 +209,13 @@ async def record_reply(
     text: str | None,
     slack_ts: str | None,
     token_count: int | None,
-    llm_call: dict[str, object] | None,
+    llm_call: dict[str, object] | list[dict[str, object]] | None,
     state: str = DONE,
 ) -> None:
-    """Store Lukas's reply (or fallback) and the ledger row, and close the question. Commits."""
+    """Store Lukas's reply (or fallback) and the ledger row(s: one per provider tried), and close the question.
+    Commits."""
     if text is not None:
-        await session.execute(
+        session.execute(
             insert(Message).values(
                 conversation_id=conversation.id,
                 channel_id=conversation.channel_id,
@@ -222,10 +229,9 @@ async def record_reply(
             )
         )
         if sender == "fallback":
-            await session.execute(
-                update(Conversation).where(Conversation.id == conversation.id).values(last_fallback=text)
-            )
-    if llm_call is not None:
-        await session.execute(insert(LLMCall).values(**llm_call, created_at=utcnow()))
-    await session.execute(update(Message).where(Message.id == question_id).values(reply_state=state))
-    await session.commit()
+            session.execute(update(Conversation).where(Conversation.id == conversation.id).values(last_fallback=text))
+    ledger = [llm_call] if isinstance(llm_call, dict) else list(llm_call or ())
+    if ledger:
+        session.execute(insert(LLMCall), [{**row, "created_at": utcnow()} for row in ledger])
+    session.execute(update(Message).where(Message.id == question_id).values(reply_state=state))
+    session.commit()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -75,6 +76,20 @@ def _create(url: str, **options: object) -> AsyncEngine:
     except (SQLAlchemyError, ImportError) as exc:  # e.g. a sync-only or missing driver in the URL
         reason = str(exc).splitlines()[0]
         raise DatabaseUnavailableError(f"cannot use the database URL {redacted(url)}: {reason}") from None
+
+
+def create_sync_engine(url: str | None = None) -> Engine:
+    """A blocking engine on the same database, for units of work run on a worker thread (bot.store.units)."""
+    parsed = make_url(resolve_url(url))
+    driver = {"sqlite+aiosqlite": "sqlite+pysqlite"}.get(parsed.drivername, parsed.drivername)
+    sync_url = parsed.set(drivername=driver)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa_create_engine(
+            sync_url, connect_args={"timeout": 10, "check_same_thread": False}, pool_size=1, max_overflow=0
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa_create_engine(sync_url, pool_pre_ping=True, pool_size=8, max_overflow=4, pool_timeout=10)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

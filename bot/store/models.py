@@ -133,3 +133,17 @@ class LLMCall(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     outcome: Mapped[str] = mapped_column(String(32))  # ok | rate_limited | server_error | auth | ...
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class MetricsSnapshot(Base):
+    """The latest contract and breaker metrics of one running Lukas (they live in its memory), saved every
+    ~30 s and at shutdown so `lukas stats`, a separate process, can show them. One row per instance."""
+
+    __tablename__ = "metrics_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(128), unique=True)
+    version: Mapped[str] = mapped_column(String(32), default="")
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    taken_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: contract metrics and breaker states

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
+Revises: (none)
 Create Date: 2026-11-22
 """
 
@@ -58,6 +58,20 @@ def upgrade() -> None:
     with op.batch_alter_table("generated_images", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_generated_images_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_generated_images_status"), ["status"], unique=False)
+
+    op.create_table(
+        "metrics_snapshots",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("instance_id", sa.String(length=128), nullable=False),
+        sa.Column("version", sa.String(length=32), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_metrics_snapshots")),
+        sa.UniqueConstraint("instance_id", name=op.f("uq_metrics_snapshots_instance_id")),
+    )
+    with op.batch_alter_table("metrics_snapshots", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_metrics_snapshots_taken_at"), ["taken_at"], unique=False)
 
     op.create_table(
         "llm_calls",
@@ -133,6 +147,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_llm_calls_conversation_id"))
 
     op.drop_table("llm_calls")
+    with op.batch_alter_table("metrics_snapshots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_metrics_snapshots_taken_at"))
+
+    op.drop_table("metrics_snapshots")
     with op.batch_alter_table("generated_images", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_generated_images_status"))
         batch_op.drop_index(batch_op.f("ix_generated_images_created_at"))

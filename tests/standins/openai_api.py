@@ -10,6 +10,7 @@ import asyncio
 import base64
 import itertools
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,34 @@ class LLMFault:
 
 
 @dataclass
+class Chaos:
+    """Random trouble for soak runs: each chat request draws one outcome."""
+
+    p_500: float = 0.10
+    p_429: float = 0.05
+    p_timeout: float = 0.02
+    retry_after: float = 1.0
+    hang_seconds: float = 10.0
+    latency: tuple[float, float] = (0.1, 2.0)
+    seed: int = 7
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def draw(self) -> LLMFault | float:
+        """A fault to answer with, or the latency of a good answer."""
+        roll = self.rng.random()
+        if roll < self.p_500:
+            return LLMFault(500)
+        if roll < self.p_500 + self.p_429:
+            return LLMFault(429, code="rate_limit_exceeded", retry_after=self.retry_after)
+        if roll < self.p_500 + self.p_429 + self.p_timeout:
+            return LLMFault(200, hang=self.hang_seconds)
+        return self.rng.uniform(*self.latency)
+
+
+@dataclass
 class LLMRequest:
     path: str
     body: dict[str, Any]
@@ -47,6 +76,7 @@ class OpenAIStandIn:
         self.reply: str | Callable[[dict[str, Any]], str] = reply
         self.usage = {"prompt_tokens": 42, "completion_tokens": 17}
         self.faults: list[LLMFault] = []
+        self.chaos: Chaos | None = None
         self.image_faults: list[LLMFault] = []
         self.image_mode = "b64"  # or "url"
         self.image_bytes = TINY_PNG
@@ -114,8 +144,14 @@ class OpenAIStandIn:
         body = await self._record(request)
         if self.faults:
             return await self._fault_response(self.faults.pop(0))
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        latency = self.latency
+        if self.chaos is not None:
+            drawn = self.chaos.draw()
+            if isinstance(drawn, LLMFault):
+                return await self._fault_response(drawn)
+            latency = drawn
+        if latency:
+            await asyncio.sleep(latency)
         text = self._reply_for(body)
         completion_id = f"chatcmpl-{next(self._ids)}"
         model = body.get("model", "stand-in")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ class SlackCall:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    ok: bool = True  # False when the stand-in answered with an error (an injected fault)
 
 
 @dataclass
@@ -42,6 +44,8 @@ class SlackStandIn:
         self.latency = latency
         self.users: dict[str, dict[str, Any]] = {}
         self.faults: dict[str, list[Fault]] = {}
+        self.ratelimit_probability: dict[str, float] = {}  # method -> chance of a random `ratelimited`
+        self._rng = random.Random(11)
         self.responders: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         # channel ID -> Slack error for every call naming that channel (e.g. "not_in_channel")
         self.channel_errors: dict[str, str] = {}
@@ -59,6 +63,7 @@ class SlackStandIn:
         return [call for call in self.calls if call.method == method]
 
     def posted_texts(self, channel: str | None = None) -> list[str]:
+        """Texts of chat.postMessage calls (including ones the stand-in failed on purpose)."""
         return [
             call.params.get("text", "")
             for call in self.calls_to("chat.postMessage")
@@ -94,6 +99,7 @@ class SlackStandIn:
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_get("/api/{method}", self._handle)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/response/{key}", self._response_url)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -120,11 +126,16 @@ class SlackStandIn:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        self.calls.append(SlackCall(method, params))
+        call = SlackCall(method, params)
+        self.calls.append(call)
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self._rng.random() < self.ratelimit_probability.get(method, 0.0):
+            call.ok = False
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"})
         queue = self.faults.get(method)
         if queue:
+            call.ok = False
             fault = queue[0]
             fault.times -= 1
             if fault.times <= 0:
@@ -181,6 +192,22 @@ class SlackStandIn:
                 ],
             }
         return {"ok": True}
+
+    def response_url(self, key: str = "cmd") -> str:
+        """A slash command's response_url: what the bot posts there is recorded as a "response" call."""
+        return f"http://127.0.0.1:{self.port}/response/{key}"
+
+    def responses(self, key: str | None = None) -> list[dict[str, Any]]:
+        """Bodies posted to response_url(key) (all keys when None), oldest first."""
+        return [
+            call.params for call in self.calls_to("response") if key is None or call.params.get("_response_key") == key
+        ]
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        params["_response_key"] = request.match_info["key"]
+        self.calls.append(SlackCall("response", params))
+        return web.Response(text="ok")
 
     async def _upload(self, request: web.Request) -> web.Response:
         file_id = request.match_info["file_id"]

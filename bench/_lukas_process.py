@@ -1,0 +1,106 @@
+"""Run `lukas run` (HTTP mode) as a real subprocess against loopback stand-ins, for the load benchmarks.
+
+A separate process keeps the load generator and the stand-ins from sharing Lukas's event loop (and its CPU).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+from tests.harness import SIGNING_SECRET, write_config
+from tests.standins.openai_api import OpenAIStandIn
+from tests.standins.slack_api import SlackStandIn
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LukasProcess:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.base_url}/slack/events"
+
+    def rss_mb(self) -> float:
+        return psutil.Process(self.process.pid).memory_info().rss / 2**20
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@contextlib.asynccontextmanager
+async def lukas_process(
+    workdir: Path,
+    *,
+    database_url: str,
+    slack: SlackStandIn,
+    llm: OpenAIStandIn,
+    overrides: dict[str, Any] | None = None,
+) -> AsyncIterator[LukasProcess]:
+    config = write_config(
+        workdir / "config.yml",
+        llm_base_url=llm.base_url,
+        overrides={"logging": {"level": "WARNING"}, **(overrides or {})},
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_API_KEY": "sk-bench-000000000000",
+        "DATABASE_URL": database_url,
+        "LUKAS_CONFIG": str(config),
+        "PORT": str(port),
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    log_path = workdir / "lukas.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        running = LukasProcess(process, f"http://127.0.0.1:{port}", log_path)
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(300):
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with http.get(f"{running.base_url}/healthz") as response:
+                            if response.status == 200:
+                                break
+                    if not running.alive():
+                        break
+                    await asyncio.sleep(0.1)
+                else:
+                    raise RuntimeError(f"lukas did not start; see {log_path}")
+            if not running.alive():
+                raise RuntimeError(f"lukas exited at start: {log_path.read_text()[-2000:]}")
+            yield running
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()

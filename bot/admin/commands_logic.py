@@ -1,0 +1,92 @@
+"""`/lukas` text -> a command, or a helpful answer. Pure: no Slack, no database."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+HELP = "help"
+STATUS = "status"
+USAGE = "usage"
+RELOAD = "reload"
+IMAGE_NOW = "image now"
+COMMANDS = (HELP, STATUS, USAGE, RELOAD, IMAGE_NOW)
+OPEN_TO_EVERYONE = frozenset({HELP})
+
+DEFAULT_DAYS = 7
+MAX_DAYS = 366
+
+DENIED = "Sorry, only my keepers can use that one 🐻 (`/lukas help` is open to everyone, though!)"
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    days: int | None = None  # usage only
+
+
+@dataclass(frozen=True)
+class ParseError:
+    message: str
+
+
+def help_text(*, is_admin: bool) -> str:
+    lines = [
+        "*Hi, I'm Lukas* 🐻 DM me or @mention me in a channel to chat. `/lukas` commands:",
+        "• `/lukas help` — this list",
+        "• `/lukas status` — version, uptime, model, breaker, database, last picture and next run",
+        f"• `/lukas usage [days]` — messages, model calls, tokens and cost by provider and model, pictures, "
+        f"and this month against the budgets (default {DEFAULT_DAYS} days)",
+        "• `/lukas reload` — re-read config.yml now (valid edits also apply by themselves within seconds)",
+        "• `/lukas image now` — make and post a picture right away (budget and checks apply)",
+    ]
+    if not is_admin:
+        lines.append("_All but `help` are for the admins listed in config.yml._")
+    return "\n".join(lines)
+
+
+def _days(words: list[str]) -> int | ParseError:
+    if words and words[0] == "--days":
+        words = words[1:]
+    if not words:
+        return DEFAULT_DAYS
+    if len(words) > 1:
+        return ParseError(f"`usage` takes one number of days, e.g. `/lukas usage 30` (got `{' '.join(words)}`)")
+    text = words[0].lower().removesuffix("days").removesuffix("day").removesuffix("d")
+    if not text.isdigit():
+        return ParseError(f"`{words[0]}` is not a number of days; try `/lukas usage 30`")
+    days = int(text)
+    if not 1 <= days <= MAX_DAYS:
+        return ParseError(f"days must be between 1 and {MAX_DAYS} (got {days})")
+    return days
+
+
+def parse_command(text: str | None) -> Command | ParseError:
+    """Parse what followed `/lukas`. Case and extra spaces do not matter."""
+    words = (text or "").strip().lower().split()
+    if not words:
+        return Command(HELP)
+    head, rest = words[0], words[1:]
+    if head in (HELP, "-h", "--help", "?"):
+        return Command(HELP)
+    if head == USAGE:
+        days = _days(rest)
+        return days if isinstance(days, ParseError) else Command(USAGE, days=days)
+    if head == "image":
+        if rest == ["now"]:
+            return Command(IMAGE_NOW)
+        return ParseError("did you mean `/lukas image now`? (it makes and posts a picture right away)")
+    if head in (STATUS, RELOAD):
+        if rest:
+            return ParseError(f"`{head}` takes no arguments; try `/lukas {head}`")
+        return Command(head)
+    known = [HELP, STATUS, USAGE, RELOAD, "image"]
+    close = difflib.get_close_matches(head, known, n=1, cutoff=0.6)
+    hint = f" Did you mean `/lukas {'image now' if close[0] == 'image' else close[0]}`?" if close else ""
+    return ParseError(
+        f"I don't know `{head}`.{hint} I understand: {', '.join(f'`{c}`' for c in COMMANDS)} (`/lukas help`)."
+    )
+
+
+def may_run(*, command: Command, user_id: str | None, admins: list[str]) -> bool:
+    return command.name in OPEN_TO_EVERYONE or (user_id is not None and user_id in admins)

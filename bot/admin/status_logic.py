@@ -1,0 +1,92 @@
+"""`/lukas status` and `/lukas image now` answers, from facts gathered elsewhere. Pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from bot.admin.usage_logic import usd
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    status: str
+    created_at: dt.datetime | None
+    cost_usd: float = 0.0
+    theme: str | None = None
+    permalink: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusFacts:
+    version: str
+    uptime_seconds: float
+    provider: str
+    model: str
+    breakers: dict[str, str]  # "provider:model" -> closed | open | half-open
+    database_ok: bool
+    scheduler: str  # running | stopped | disabled
+    next_image_run: dt.datetime | None
+    last_image: ImageFacts | None
+    config_path: str
+    last_reload: str | None = None  # what the last reload did, if any since the start
+    contracts: list[str] = field(default_factory=list)  # render_metrics lines of this process
+
+
+def duration(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC" if moment else "?"
+
+
+def image_line(image: ImageFacts | None) -> str:
+    if image is None:
+        return "no picture made yet"
+    text = f"{_when(image.created_at)}, {image.status}"
+    if image.theme:
+        text += f", theme {image.theme}"
+    text += f", {usd(image.cost_usd)}"
+    if image.permalink:
+        text += f" — {image.permalink}"
+    elif image.error and image.status != "succeeded":
+        text += f" — {image.error[:200]}"
+    return text
+
+
+def status_lines(facts: StatusFacts) -> list[str]:
+    key = f"{facts.provider}:{facts.model}"
+    breaker = facts.breakers.get(key, "closed (not called yet)")
+    others = [f"{k} {v}" for k, v in sorted(facts.breakers.items()) if k != key and v != "closed"]
+    lines = [
+        f"Lukas {facts.version}, up {duration(facts.uptime_seconds)}",
+        f"Model: {facts.provider} {facts.model}, breaker {breaker}"
+        + (f" (also: {', '.join(others)})" if others else ""),
+        f"Database: {'ok' if facts.database_ok else 'UNREACHABLE'}",
+        f"Config: {facts.config_path}" + (f"; last reload: {facts.last_reload}" if facts.last_reload else ""),
+        f"Last picture: {image_line(facts.last_image) if facts.database_ok else 'unknown (database unreachable)'}",
+    ]
+    if facts.scheduler == "disabled":
+        lines.append("Next picture: none (images.enabled is false)")
+    else:
+        nxt = _when(facts.next_image_run) if facts.next_image_run else "not scheduled"
+        lines.append(f"Next picture: {nxt} (scheduler {facts.scheduler})")
+    lines += facts.contracts
+    return lines
+
+
+def image_now_text(image: ImageFacts) -> str:
+    if image.status == "succeeded":
+        return f"Here's a fresh picture of me 🐻🎨 ({image_line(image)})"
+    reason = image.error or "no reason recorded"
+    return f"No picture this time: {image.status} — {reason[:500]}"

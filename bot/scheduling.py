@@ -1,0 +1,66 @@
+"""The process's APScheduler: the weekly picture (bot.images), its state for /healthz and `/lukas status`.
+
+The job itself (claiming slots, budget, posting) lives in bot.images; this module only owns the scheduler's
+life: install at start (plus a catch-up run for a slot missed while Lukas was down), follow config edits
+(bot.images.schedule reschedules on a changed cron), shut down at stop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.config.live import LiveConfig
+
+log = logging.getLogger(__name__)
+
+RUNNING = "running"
+STOPPED = "stopped"
+DISABLED = "disabled"
+
+
+class ImageScheduler:
+    def __init__(self, services: Any) -> None:
+        self._config: LiveConfig = services.config
+        self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
+        self.job: Any = None
+        self._schedule: Any = None
+        try:
+            from bot.images import schedule
+            from bot.images.factory import build_job
+        except ImportError as exc:  # the images package is optional for chat
+            log.warning("weekly image job not available (%s); chat works without it", exc)
+            return
+        self._schedule = schedule
+        self.job = build_job(services)
+
+    def start(self) -> None:
+        if self.job is not None:
+            self._schedule.install(self.scheduler, self.job, self._config, catch_up=True, follow_changes=True)
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    @property
+    def state(self) -> str:
+        """running | stopped | disabled (images off in config.yml, or no images package)."""
+        if self.job is None or not self._config.current.images.enabled:
+            return DISABLED
+        return RUNNING if self.scheduler.running else STOPPED
+
+    def next_run(self) -> dt.datetime | None:
+        if self._schedule is None or not self.scheduler.running:
+            return None
+        scheduled = self.scheduler.get_job(self._schedule.JOB_ID)
+        return getattr(scheduled, "next_run_time", None) if scheduled is not None else None
+
+    async def run_now(self) -> Any:
+        """`/lukas image now`: generate and post right away (budget and prompt checks apply)."""
+        if self.job is None:
+            raise RuntimeError("the weekly image job is not available in this installation")
+        return await self.job.run_now()

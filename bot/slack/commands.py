@@ -1,0 +1,84 @@
+"""The `/lukas` slash command. Answers are ephemeral: quick ones in the ack, slower ones via `respond` after it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.admin import commands_logic as logic
+from bot.logging_setup import scrub
+
+if TYPE_CHECKING:
+    from bot.admin.service import AdminCommands
+
+log = logging.getLogger(__name__)
+
+SORRY = "Oops, my paws slipped while doing that 🐻 The details are in my logs."
+WORKING_ON_IMAGE = "On it! Painting a fresh picture of myself now 🎨 I'll tell you here when it's posted."
+
+
+def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
+    @app.command("/lukas")
+    async def on_lukas(ack: Any, command: dict[str, Any], respond: Any, client: Any) -> None:
+        user_id = command.get("user_id")
+        parsed = logic.parse_command(command.get("text"))
+        if isinstance(parsed, logic.ParseError):
+            await ack(text=parsed.message, response_type="ephemeral")
+            return
+        admins = admin.config.current.admins
+        if not logic.may_run(command=parsed, user_id=user_id, admins=admins):
+            log.warning("/lukas %s denied: %s is not an admin (config.yml admins:)", parsed.name, user_id)
+            await ack(text=logic.DENIED, response_type="ephemeral")
+            return
+        if parsed.name == logic.HELP:
+            await ack(text=logic.help_text(is_admin=user_id in admins), response_type="ephemeral")
+            return
+        log.info("/lukas %s by admin %s", parsed.name, user_id)
+        work: Callable[[], Awaitable[str]]
+        if parsed.name == logic.STATUS:
+            work = admin.status
+        elif parsed.name == logic.USAGE:
+            days = parsed.days or logic.DEFAULT_DAYS
+
+            async def work() -> str:
+                return await admin.usage(days)
+        elif parsed.name == logic.RELOAD:
+            work = admin.reload
+        else:
+            work = admin.image_now
+        if parsed.name == logic.IMAGE_NOW:
+            await ack(text=WORKING_ON_IMAGE, response_type="ephemeral")
+        else:
+            await ack()
+        reply = _replier(respond, client, channel=command.get("channel_id"), user=user_id)
+        admin.spawn(_answer(parsed.name, work, reply), name=f"/lukas {parsed.name}")
+
+
+def _replier(respond: Any, client: Any, *, channel: str | None, user: str | None) -> Callable[[str], Awaitable[None]]:
+    """Post an ephemeral answer: to the command's response_url, else as chat.postEphemeral."""
+
+    async def reply(text: str) -> None:
+        text = scrub(text)
+        if getattr(respond, "response_url", None):
+            await respond(text=text, response_type="ephemeral")
+        elif channel and user:
+            await client.chat_postEphemeral(channel=channel, user=user, text=text)
+        else:
+            log.error("cannot answer /lukas: no response_url and no channel")
+
+    return reply
+
+
+async def _answer(name: str, work: Callable[[], Awaitable[str]], reply: Callable[[str], Awaitable[None]]) -> None:
+    try:
+        text = await work()
+    except Exception:
+        log.exception("/lukas %s failed", name)
+        text = SORRY
+    try:
+        await reply(text)
+    except Exception as exc:
+        log.error("could not send the /lukas %s answer to Slack: %s", name, type(exc).__name__)

@@ -1,0 +1,213 @@
+"""A reply that grows in Slack while the model writes it (issue 8).
+
+In a thread, slack-sdk's `chat_stream` helper (chat.startStream, chat.appendStream, chat.stopStream). Slack's
+streams are thread replies, so in a DM's main timeline (where a thread would start a new conversation) the reply
+is posted once and then edited with chat.update. The same edit path takes over when the stream API fails or
+Slack closes the stream. Pieces are coalesced: the first visible words go out at once, then at most one append
+per `flush_interval_seconds`, or one chat.update per `update_interval_seconds` (Slack allows ~50 a minute).
+
+Exactly once: `before_first_post` (marking the question `posting` in the database) is awaited before anything
+becomes visible. A `guard` judges every prefix before it is shown; once it refuses, nothing more is shown and
+`feed` tells the model's stream to stop. `deliver` makes the message show the final text exactly; `replace` swaps
+it for a fallback line. Neither ever leaves a half-written message behind: if editing fails, the message is
+deleted and the text posted anew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat.stream_logic import flush_delay, plan_finish, visible_prefix
+from bot.config.providers_schema import StreamingConfig
+from bot.slack.client import slack_error
+from bot.slack.replies import post_reply
+
+log = logging.getLogger(__name__)
+
+STREAM, EDIT = "stream", "edit"
+
+
+def _why(exc: BaseException) -> str:
+    return slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+
+
+class SlackReplyStream:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        channel: str,
+        thread_ts: str | None,
+        recipient_team_id: str | None,
+        recipient_user_id: str | None,
+        settings: StreamingConfig,
+        max_chars: int,
+        before_first_post: Callable[[], Awaitable[None]],
+        guard: Callable[[str], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._recipient = {"recipient_team_id": recipient_team_id, "recipient_user_id": recipient_user_id}
+        self._settings = settings
+        self._max_chars = max_chars
+        self._before_first_post = before_first_post
+        self._guard = guard
+        self._clock = clock
+        self.mode = STREAM if thread_ts else EDIT
+        self.ts: str | None = None  # the reply's message, once one exists
+        self.shown = ""  # what Slack shows (as far as we know)
+        self.stopped = False  # the guard refused: nothing more is shown
+        self.posting_marked = False
+        self.first_visible_at: float | None = None
+        self._text = ""  # everything the model wrote so far
+        self._streamer: Any = None
+        self._last_flush: float | None = None
+        self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # ----- fed by the gateway (a DeltaSink): never blocks, never raises
+    def feed(self, piece: str) -> bool:
+        if self.stopped or self._closing.is_set():
+            return False
+        self._text += piece
+        if self._task is None:
+            self._task = asyncio.create_task(self._flusher(), name="reply-stream")
+        self._wake.set()
+        return True
+
+    async def _flusher(self) -> None:
+        while not self._closing.is_set() and not self.stopped:
+            await self._wake.wait()
+            self._wake.clear()
+            settings = self._settings
+            interval = settings.flush_interval_seconds if self.mode == STREAM else settings.update_interval_seconds
+            delay = flush_delay(now=self._clock(), last_flush=self._last_flush, interval=interval)
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), timeout=delay)
+            if self._closing.is_set():
+                return
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("streaming the reply to Slack failed; the final text follows when the model is done")
+
+    async def _flush(self) -> None:
+        candidate = visible_prefix(self._text, limit=self._max_chars)
+        if len(candidate) <= len(self.shown) or not candidate.strip():
+            return
+        if self._guard is not None and not self._guard(candidate):
+            log.warning("the reply failed the output checks while streaming; stopping it")
+            self.stopped = True
+            return
+        await self._mark_posting()
+        self._last_flush = self._clock()
+        if self.mode == STREAM:
+            try:
+                if self._streamer is None:
+                    self._streamer = await self._client.chat_stream(
+                        channel=self._channel, thread_ts=self._thread_ts, buffer_size=1, **self._recipient
+                    )
+                await self._streamer.append(markdown_text=candidate[len(self.shown) :])
+                self.ts = self.ts or self._streamer.ts
+                self._shown_now(candidate)
+                return
+            except Exception as exc:
+                self.ts = self.ts or getattr(self._streamer, "ts", None)
+                log.warning("Slack's stream API failed (%s); continuing with chat.update", _why(exc))
+                self.mode = EDIT
+        if self.ts is None:
+            response = await self._client.chat_postMessage(
+                channel=self._channel, thread_ts=self._thread_ts, text=candidate
+            )
+            self.ts = str(response.get("ts"))
+        else:
+            await self._client.chat_update(channel=self._channel, ts=self.ts, text=candidate)
+        self._shown_now(candidate)
+
+    def _shown_now(self, text: str) -> None:
+        self.shown = text
+        if self.first_visible_at is None:
+            self.first_visible_at = self._clock()
+
+    async def _mark_posting(self) -> None:
+        if not self.posting_marked:
+            await self._before_first_post()
+            self.posting_marked = True
+
+    async def settle(self) -> None:
+        """Stop flushing (the model is done) and wait for a Slack call in flight."""
+        self._closing.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    # ----- the end: the final text, or a fallback line in place of what was shown
+    async def deliver(self, final: str) -> list[str]:
+        """Make Slack show exactly `final`; returns the timestamps of the message(s). Raises SlackDeliveryError."""
+        await self.settle()
+        await self._mark_posting()
+        if self.ts is None:  # nothing visible yet: an ordinary post
+            return await self._post(final)
+        plan = plan_finish(final=final, shown=self.shown, streaming=self._stream_open, limit=self._max_chars)
+        rewrite = plan.rewrite
+        if self._stream_open:
+            try:
+                await self._streamer.stop(markdown_text=plan.append or None)
+                if plan.append is not None:
+                    self.shown = final
+            except Exception as exc:
+                log.warning("closing the stream failed (%s); setting the final text with chat.update", _why(exc))
+                rewrite = rewrite or final
+        timestamps = [await self._rewrite(rewrite) if rewrite is not None else self.ts]
+        for part in plan.more:
+            timestamps += await self._post(part)
+        return timestamps
+
+    async def replace(self, line: str) -> list[str]:
+        """Swap whatever was shown for `line` (a fallback): never leave half a reply behind."""
+        await self.settle()
+        await self._mark_posting()
+        if self.ts is None:
+            return await self._post(line)
+        if self._stream_open:
+            try:
+                await self._streamer.stop()
+            except Exception as exc:
+                log.info("closing the stream before replacing it failed (%s)", _why(exc))
+        return [await self._rewrite(line)]
+
+    @property
+    def _stream_open(self) -> bool:
+        return self.mode == STREAM and self._streamer is not None and self.ts is not None
+
+    async def _rewrite(self, text: str) -> str:
+        """chat.update the message to `text`; when that fails, delete it and post `text` anew."""
+        assert self.ts is not None
+        try:
+            await self._client.chat_update(channel=self._channel, ts=self.ts, text=text)
+            self.shown = text
+            return self.ts
+        except Exception as exc:
+            log.warning("chat.update of the streamed reply failed (%s); deleting it and posting again", _why(exc))
+        with contextlib.suppress(Exception):
+            await self._client.chat_delete(channel=self._channel, ts=self.ts)
+        (self.ts, *_rest) = await self._post(text)
+        self.shown = text
+        return self.ts
+
+    async def _post(self, text: str) -> list[str]:
+        return await post_reply(
+            self._client, channel=self._channel, thread_ts=self._thread_ts, text=text, max_chars=self._max_chars
+        )
