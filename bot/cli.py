@@ -41,13 +41,14 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.runtime import serve
     from bot.settings import load_settings
 
     settings = load_settings(port=args.port)
     settings.require_slack()
     path = args.config or settings.config_path
     live = LiveConfig(load_config(path), path=path)
+    from bot.runtime import serve  # heavy (any-llm, Bolt): only once the admin's settings are known to be good
+
     asyncio.run(serve(settings, live, upgrade=not args.no_upgrade))
     return 0
 

@@ -41,6 +41,16 @@ from bot.store.units import UnitRunner
 log = logging.getLogger(__name__)
 
 
+class _QuietBoltTokenWarning(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN is unused when a client is given; Lukas's client carries that token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_QuietBoltTokenWarning())
+
+
 class ContractsHolder:
     """The contract engine for the config in force; rebuilt when config.yml changes.
 

@@ -81,7 +81,7 @@ class ConfigWatcher:
         else:
             changed = reload_logic.changed_sections(old, new)
             outcome = ReloadOutcome(APPLIED if changed else UNCHANGED, path, changed=changed)
-            pass
+            self._episode += 1
         self.last_outcome = outcome
         self.outcomes += 1
         return outcome
