@@ -23,8 +23,16 @@ def _print_config_error(error: ConfigError) -> None:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.contracts import ContractEngine
+
     path = args.path or default_config_path()
     config = load_config(path)
+    try:
+        ContractEngine.from_config(config.contracts, base_dir=Path(path).parent)  # reads banned_terms_file
+    except ConfigError as error:
+        raise ConfigError(error.problems, path=str(path)) from None
     print(f"{path}: OK")
     for line in summarize(config):
         print(f"  {line}")

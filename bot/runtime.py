@@ -114,7 +114,7 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
     alerter = AdminAlerter(client=slack, config=config)
     contracts = ContractsHolder(config)
     gateway = ChatGateway(config=config, api_keys=provider_api_keys(settings), alert_admins=alerter.alert)
-    names = UserNames(slack, ttl_seconds=config.current.slack.user_cache_seconds)
+    names = UserNames(slack, ttl_seconds=lambda: config.current.slack.user_cache_seconds)
     store = UnitRunner(settings.database_url)
     chat = ChatService(config=config, store=store, slack=slack, gateway=gateway, names=names, contracts=contracts)
     return Services(

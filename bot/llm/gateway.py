@@ -230,6 +230,7 @@ class ChatGateway:
             nonlocal attempts, reading
             attempts += 1
             reading = Reading()
+            client = self._client(spec)  # before the rate limit: building a client must not eat into its slot
             if limiter is not None and spec.rate_limit is not None:
                 delay = limiter.reserve(tokens=estimate, max_wait=spec.rate_limit.max_wait_seconds)
                 if delay is None:
@@ -238,7 +239,6 @@ class ChatGateway:
                     log.debug("rate limit of %s: waiting %.2fs", spec.name, delay)
                     await self._limit_sleep(delay)
             async with breaker.guard():
-                client = self._client(spec)
                 sampling = {"temperature": llm.temperature, "max_tokens": llm.max_tokens}
                 async with asyncio.timeout(spec.timeout_seconds + 5):
                     if on_delta is None:

@@ -43,16 +43,18 @@ async def post_reply(
 class UserNames:
     """Display names from users.info, cached so a busy thread costs one lookup per person per hour."""
 
-    def __init__(self, client: AsyncWebClient, *, ttl_seconds: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, client: AsyncWebClient, *, ttl_seconds: Callable[[], float], clock: Callable[[], float] = time.monotonic
+    ):
         self._client = client
-        self._ttl = ttl_seconds
+        self._ttl = ttl_seconds  # read on every lookup, so a config reload applies at once
         self._clock = clock
         self._cache: dict[str, tuple[float, str | None]] = {}
 
     async def name_of(self, user_id: str) -> str | None:
         now = self._clock()
         cached = self._cache.get(user_id)
-        if cached is not None and now - cached[0] < self._ttl:
+        if cached is not None and now - cached[0] < self._ttl():
             return cached[1]
         name: str | None = None
         try:

@@ -67,110 +67,125 @@ async def test_chain_order_under_each_failure_kind(
     answer: str | None,
 ) -> None:
     a, b = OpenAIStandIn(reply=A_REPLY), OpenAIStandIn(reply=B_REPLY)
-    overrides = chain(primary=provider(a, "model-a"), backup=provider(b, "model-b"))
-    async with a, b, running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
-        a.faults.extend(faults)
-        await h.send(message_event(text="hello?"))
-        await h.wait_until(lambda: len(h.slack.posted_texts("D0DM")) == 1)
-        await h.settle()
-        assert len(a.chat_requests) == a_requests
-        assert len(b.chat_requests) == (1 if answer == B_REPLY else 0)
-        (post,) = h.slack.posted_texts("D0DM")
-        assert post == answer if answer else post in FALLBACKS
-        assert rows_of(await h.llm_calls()) == rows
-        (reply,) = [m for m in await h.messages() if m.sender != "user"]
-        assert reply.sender == ("bot" if answer else "fallback")
-        if answer == B_REPLY:
-            assert b.chat_requests[0].body["messages"] == a.chat_requests[0].body["messages"]
+    async with a, b:
+        overrides = chain(primary=provider(a, "model-a"), backup=provider(b, "model-b"))
+        async with running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
+            a.faults.extend(faults)
+            await h.send(message_event(text="hello?"))
+            await h.wait_until(lambda: len(h.slack.posted_texts("D0DM")) == 1)
+            await h.settle()
+            assert len(a.chat_requests) == a_requests
+            assert len(b.chat_requests) == (1 if answer == B_REPLY else 0)
+            (post,) = h.slack.posted_texts("D0DM")
+            assert post == answer if answer else post in FALLBACKS
+            assert rows_of(await h.llm_calls()) == rows
+            (reply,) = [m for m in await h.messages() if m.sender != "user"]
+            assert reply.sender == ("bot" if answer else "fallback")
+            if answer == B_REPLY:
+                assert b.chat_requests[0].body["messages"] == a.chat_requests[0].body["messages"]
 
 
 async def test_timeouts_use_the_providers_own_retry_settings_then_move_on(tmp_path: Path, database_url: str) -> None:
     a, b = OpenAIStandIn(reply=A_REPLY), OpenAIStandIn(reply=B_REPLY)
-    primary = provider(a, "model-a", timeout_seconds=0.3, retry={"attempts": 2})
-    overrides = chain(primary=primary, backup=provider(b, "model-b"))
-    async with a, b, running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
-        a.faults.extend([LLMFault(200, hang=1.0)] * 2)
-        await h.send(message_event(text="slow?"))
-        await h.wait_until(lambda: len(h.slack.posted_texts("D0DM")) == 1, timeout=15)
-        await h.settle()
-        assert len(a.chat_requests) == 2  # its own `attempts: 2`, not retry.chat's 3
-        assert rows_of(await h.llm_calls()) == [("primary", "model-a", "timeout", 2), ("backup", "model-b", "ok", 1)]
-        assert h.slack.posted_texts("D0DM") == [B_REPLY]
+    async with a, b:
+        primary = provider(a, "model-a", timeout_seconds=0.3, retry={"attempts": 2})
+        overrides = chain(primary=primary, backup=provider(b, "model-b"))
+        async with running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
+            a.faults.extend([LLMFault(200, hang=1.0)] * 2)
+            await h.send(message_event(text="slow?"))
+            await h.wait_until(lambda: len(h.slack.posted_texts("D0DM")) == 1, timeout=15)
+            await h.settle()
+            assert len(a.chat_requests) == 2  # its own `attempts: 2`, not retry.chat's 3
+            assert rows_of(await h.llm_calls()) == [
+                ("primary", "model-a", "timeout", 2),
+                ("backup", "model-b", "ok", 1),
+            ]
+            assert h.slack.posted_texts("D0DM") == [B_REPLY]
 
 
 async def test_a_context_length_error_goes_to_the_next_model_with_a_larger_window(
     tmp_path: Path, database_url: str
 ) -> None:
     a, b, c = OpenAIStandIn(reply=A_REPLY), OpenAIStandIn(reply=B_REPLY), OpenAIStandIn(reply=C_REPLY)
-    overrides = chain(
-        small=provider(a, "model-a", window=8000),
-        same=provider(b, "model-b", window=8000),  # as small as the one that failed: skipped
-        big=provider(c, "model-c", window=200_000),
-    )
-    async with a, b, c, running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
-        a.faults.append(LLMFault(400, code="context_length_exceeded", message="maximum context length"))
-        await h.send(message_event(text="a long story"))
-        await h.wait_until(lambda: len(h.slack.posted_texts("D0DM")) == 1)
-        await h.settle()
-        assert (len(a.chat_requests), len(b.chat_requests), len(c.chat_requests)) == (1, 0, 1)
-        assert h.slack.posted_texts("D0DM") == [C_REPLY]
-        assert rows_of(await h.llm_calls()) == [("small", "model-a", "context_length", 1), ("big", "model-c", "ok", 1)]
+    async with a, b, c:
+        overrides = chain(
+            small=provider(a, "model-a", window=8000),
+            same=provider(b, "model-b", window=8000),  # as small as the one that failed: skipped
+            big=provider(c, "model-c", window=200_000),
+        )
+        async with running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
+            a.faults.append(LLMFault(400, code="context_length_exceeded", message="maximum context length"))
+            await h.send(message_event(text="a long story"))
+            await h.wait_until(lambda: len(h.slack.posted_texts("D0DM")) == 1)
+            await h.settle()
+            assert (len(a.chat_requests), len(b.chat_requests), len(c.chat_requests)) == (1, 0, 1)
+            assert h.slack.posted_texts("D0DM") == [C_REPLY]
+            assert rows_of(await h.llm_calls()) == [
+                ("small", "model-a", "context_length", 1),
+                ("big", "model-c", "ok", 1),
+            ]
 
 
 async def test_a_prompt_too_big_for_a_window_skips_that_model_without_calling_it(
     tmp_path: Path, database_url: str
 ) -> None:
     a, b = OpenAIStandIn(reply=A_REPLY), OpenAIStandIn(reply=B_REPLY)
-    # llm.max_tokens (150) + the persona prompt (~300 tokens) do not fit 400 tokens.
-    overrides = chain(tiny=provider(a, "model-a", window=400), roomy=provider(b, "model-b"))
-    async with a, b, running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
-        await h.send(message_event(text="hello"))
-        await h.wait_until(lambda: len(h.slack.posted_texts("D0DM")) == 1)
-        await h.settle()
-        assert (len(a.chat_requests), len(b.chat_requests)) == (0, 1)
-        assert rows_of(await h.llm_calls()) == [("tiny", "model-a", "context_length", 0), ("roomy", "model-b", "ok", 1)]
+    async with a, b:
+        # llm.max_tokens (150) + the persona prompt (~230 tokens) do not fit 256 tokens.
+        overrides = chain(tiny=provider(a, "model-a", window=256), roomy=provider(b, "model-b"))
+        async with running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
+            await h.send(message_event(text="hello"))
+            await h.wait_until(lambda: len(h.slack.posted_texts("D0DM")) == 1)
+            await h.settle()
+            assert (len(a.chat_requests), len(b.chat_requests)) == (0, 1)
+            assert rows_of(await h.llm_calls()) == [
+                ("tiny", "model-a", "context_length", 0),
+                ("roomy", "model-b", "ok", 1),
+            ]
 
 
 async def test_every_provider_failing_ends_in_a_fallback_line_with_a_row_each(
     tmp_path: Path, database_url: str
 ) -> None:
     a, b = OpenAIStandIn(reply=A_REPLY), OpenAIStandIn(reply=B_REPLY)
-    overrides = chain(primary=provider(a, "model-a"), backup=provider(b, "model-b", retry={"attempts": 1}))
-    async with a, b, running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
-        a.faults.extend([LLMFault(500)] * 3)
-        b.faults.append(LLMFault(503))
-        await h.send(message_event(text="anyone home?"))
-        await h.wait_until(lambda: len(h.slack.posted_texts("D0DM")) == 1)
-        await h.settle()
-        assert h.slack.posted_texts("D0DM")[0] in FALLBACKS
-        assert rows_of(await h.llm_calls()) == [
-            ("primary", "model-a", "server_error", 3),
-            ("backup", "model-b", "server_error", 1),
-        ]
-        assert [m.sender for m in await h.messages()] == ["user", "fallback"]
+    async with a, b:
+        overrides = chain(primary=provider(a, "model-a"), backup=provider(b, "model-b", retry={"attempts": 1}))
+        async with running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
+            a.faults.extend([LLMFault(500)] * 3)
+            b.faults.append(LLMFault(503))
+            await h.send(message_event(text="anyone home?"))
+            await h.wait_until(lambda: len(h.slack.posted_texts("D0DM")) == 1)
+            await h.settle()
+            assert h.slack.posted_texts("D0DM")[0] in FALLBACKS
+            assert rows_of(await h.llm_calls()) == [
+                ("primary", "model-a", "server_error", 3),
+                ("backup", "model-b", "server_error", 1),
+            ]
+            assert [m.sender for m in await h.messages()] == ["user", "fallback"]
 
 
 async def test_each_model_has_its_own_breaker(tmp_path: Path, database_url: str) -> None:
     a, b = OpenAIStandIn(reply=A_REPLY), OpenAIStandIn(reply=B_REPLY)
-    primary = provider(a, "model-a", retry={"attempts": 1}, breaker={"fail_max": 2, "reset_seconds": 0.5})
-    overrides = chain(primary=primary, backup=provider(b, "model-b"))
-    async with a, b, running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
-        a.faults.extend([LLMFault(500)] * 2)
-        for i in range(2):
-            await h.send(message_event(text=f"try {i}"))
+    async with a, b:
+        primary = provider(a, "model-a", retry={"attempts": 1}, breaker={"fail_max": 2, "reset_seconds": 0.5})
+        overrides = chain(primary=primary, backup=provider(b, "model-b"))
+        async with running_lukas(tmp_path, database_url, llm=a, overrides=overrides) as h:
+            a.faults.extend([LLMFault(500)] * 2)
+            for i in range(2):
+                await h.send(message_event(text=f"try {i}"))
+                await h.settle()
+            gateway = h.lukas.services.gateway
+            assert gateway.breaker_states() == {"primary:model-a": "open", "backup:model-b": "closed"}
+
+            await h.send(message_event(text="still down?"))
             await h.settle()
-        gateway = h.lukas.services.gateway
-        assert gateway.breaker_states() == {"primary:model-a": "open", "backup:model-b": "closed"}
+            assert len(a.chat_requests) == 2  # the open breaker answered for model-a: not called
+            calls = rows_of(await h.llm_calls())
+            assert calls[-2:] == [("primary", "model-a", "breaker_open", 1), ("backup", "model-b", "ok", 1)]
+            assert h.slack.posted_texts("D0DM") == [B_REPLY] * 3
 
-        await h.send(message_event(text="still down?"))
-        await h.settle()
-        assert len(a.chat_requests) == 2  # the open breaker answered for model-a: not called
-        calls = rows_of(await h.llm_calls())
-        assert calls[-2:] == [("primary", "model-a", "breaker_open", 1), ("backup", "model-b", "ok", 1)]
-        assert h.slack.posted_texts("D0DM") == [B_REPLY] * 3
-
-        await asyncio.sleep(0.6)  # reset_seconds: one trial request goes to model-a again
-        await h.send(message_event(text="better now?"))
-        await h.settle()
-        assert len(a.chat_requests) == 3 and h.slack.posted_texts("D0DM")[-1] == A_REPLY
-        assert gateway.breaker_states() == {"primary:model-a": "closed", "backup:model-b": "closed"}
+            await asyncio.sleep(0.6)  # reset_seconds: one trial request goes to model-a again
+            await h.send(message_event(text="better now?"))
+            await h.settle()
+            assert len(a.chat_requests) == 3 and h.slack.posted_texts("D0DM")[-1] == A_REPLY
+            assert gateway.breaker_states() == {"primary:model-a": "closed", "backup:model-b": "closed"}
