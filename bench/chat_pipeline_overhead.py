@@ -29,7 +29,7 @@ _ts = itertools.count(1)
 
 
 class InstantModel:
-    async def complete(self, messages: list[dict[str, Any]]) -> ChatResult:
+    async def complete(self, messages: list[dict[str, Any]], **_options: Any) -> ChatResult:
         return ChatResult(
             text="Honey-sweet answer 🐻",
             outcome="ok",

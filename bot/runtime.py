@@ -26,6 +26,7 @@ from bot.chat.tokens import encoding_for
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.errors import DatabaseUnavailableError
+from bot.llm.chain_logic import counting_model
 from bot.llm.gateway import ChatGateway
 from bot.logging_setup import configure_logging
 from bot.scheduling import DISABLED, ImageScheduler
@@ -192,7 +193,7 @@ class Lukas:
         await ping(self.services.engine)
         llm = self.config.current.llm
         # Load the tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack).
-        await asyncio.to_thread(encoding_for, llm.model, llm.default_encoding)
+        await asyncio.to_thread(encoding_for, counting_model(self.config.current), llm.default_encoding)
         if self.services.slack.session is None:
             # One keep-alive connection pool for every Web API call, instead of a new session per call.
             self.services.slack.session = aiohttp.ClientSession()
@@ -221,6 +222,7 @@ class Lukas:
         if self._http is not None:
             await self._http.shutdown()
         await self.services.chat.drain(drain_seconds)
+        await self.services.gateway.aclose()
         self.images.stop()
         await self.admin.close()
         for task in self._background:

@@ -24,12 +24,13 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_e
 
 from bot.chat import history_logic, tokens
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
+from bot.chat.ledger_logic import ledger_rows
 from bot.chat.trimming_logic import PromptMessage, fit_to_budget, prompt_tokens
 from bot.config.live import LiveConfig
 from bot.errors import SlackDeliveryError
 from bot.llm.chain_logic import counting_model, resolve_chain, worst_case_seconds
 from bot.llm.fallbacks import pick_line
-from bot.llm.gateway import ChatGateway, ChatResult, ProviderCall
+from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
 from bot.slack.assistant import ThinkingStatus
 from bot.slack.replies import UserNames, post_reply
@@ -287,7 +288,7 @@ class ChatService:
     async def _record(self, claimed: chat_repo.ClaimedMessage, answer: _Answer, timestamps: list[str] | None) -> None:
         """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
         conversation = claimed.conversation
-        calls = self._ledger_rows(answer.result, conversation.id)
+        calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
         delivered = timestamps is not None
         reply_tokens = self._count(answer.text) if delivered and answer.sender == "bot" else None
         await self._db(
@@ -306,7 +307,7 @@ class ChatService:
         )
 
     def _thinking_status(self, claimed: chat_repo.ClaimedMessage) -> ThinkingStatus | None:
-        """ "Lukas is thinking…" while the model works: in the thread, or on the message in a DM's main timeline."""
+        """Show "Lukas is thinking…" while the model works: in the thread, or on the message in a DM's main timeline."""
         settings = self._config.current.assistant
         thread_ts = claimed.conversation.thread_ts or claimed.ts
         if not settings.thinking_status or not thread_ts:
@@ -401,39 +402,6 @@ class ChatService:
 
     def _line(self, lines: list[str], last: str | None) -> str:
         return pick_line(lines=lines, last=last, rng=self._rng)
-
-    @staticmethod
-    def _ledger_rows(result: ChatResult | None, conversation_id: int) -> list[dict[str, object]]:
-        """One LLMCall row per provider the chain tried (a result without `calls` is one row of its own)."""
-        if result is None:
-            return []
-        calls = result.calls or (
-            ProviderCall(
-                result.provider,
-                result.model,
-                result.outcome,
-                result.attempts,
-                result.prompt_tokens,
-                result.completion_tokens,
-                result.cost_usd,
-                result.latency_ms,
-            ),
-        )
-        return [
-            {
-                "conversation_id": conversation_id,
-                "purpose": "chat",
-                "provider": call.provider,
-                "model": call.model,
-                "prompt_tokens": call.prompt_tokens,
-                "completion_tokens": call.completion_tokens,
-                "cost_usd": call.cost_usd,
-                "latency_ms": call.latency_ms,
-                "attempts": call.attempts,
-                "outcome": call.outcome,
-            }
-            for call in calls
-        ]
 
     # ----- the sweeper: nothing accepted is ever forgotten (restarts, crashes, database hiccups)
     def stale_after(self) -> dt.timedelta:

@@ -18,7 +18,7 @@ def visible_prefix(text: str, *, limit: int) -> str:
         end -= 1
     shown = text[:end]
     if len(shown) > limit:
-        cut = shown.rfind(" ", 0, limit + 1)
+        cut = shown.rfind(" ", 0, limit)
         shown = shown[: cut + 1] if cut > 0 else shown[:limit]
     return shown
 

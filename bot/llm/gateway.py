@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from any_llm import AnyLLM
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from bot.chat import tokens
@@ -30,6 +29,7 @@ from bot.config.schema import LukasConfig
 from bot.llm import retry_logic as outcomes
 from bot.llm.breaker import BreakerOpen, ModelBreaker
 from bot.llm.chain_logic import ProviderSpec, fits_window, next_index, resolve_chain
+from bot.llm.clients import ClientPool
 from bot.llm.cost_logic import cost_at
 from bot.llm.rate_limit import SlidingWindowLimiter
 from bot.llm.results import ChatResult, ProviderCall
@@ -74,13 +74,12 @@ class ChatGateway:
         rng: random.Random | None = None,
     ) -> None:
         self._config = config
-        self._api_keys = dict(api_keys or {})  # <PROVIDER>_API_KEY from the environment, by any-llm provider
         self._alert_admins = alert_admins
         self._sleep = sleep  # retry waits (the test harness replaces it)
         self._limit_sleep: Sleep = asyncio.sleep  # rate-limit waits are about real time
         self.rate_window_seconds = 60.0  # what "per minute" means for the rate limits (tests shorten it)
         self._rng = rng or random.Random()
-        self._clients: dict[tuple[Any, ...], AnyLLM] = {}
+        self._clients = ClientPool(api_keys=api_keys)
         self._breakers: dict[str, ModelBreaker] = {}
         self._limiters: dict[str, SlidingWindowLimiter] = {}
         self._chain: tuple[LukasConfig | None, tuple[ProviderSpec, ...]] = (None, ())
@@ -126,24 +125,8 @@ class ChatGateway:
             limiter.window = self.rate_window_seconds
         return limiter
 
-    # ----- the any-llm client, one per event loop (an instance bound to a closed loop fails)
-    def _client(self, spec: ProviderSpec) -> AnyLLM:
-        loop = asyncio.get_running_loop()
-        api_key = spec.api_key.get_secret_value() if spec.api_key else self._api_keys.get(spec.provider)
-        key = (spec.name, spec.provider, spec.api_base, spec.timeout_seconds, api_key, id(loop))
-        client = self._clients.get(key)
-        if client is None:
-            self._clients = {k: v for k, v in self._clients.items() if k[-1] == id(loop)}
-            client = AnyLLM.create(
-                spec.provider,
-                api_key=api_key,
-                api_base=spec.api_base,
-                unified_exceptions=True,
-                max_retries=0,
-                timeout=spec.timeout_seconds,
-            )
-            self._clients[key] = client
-        return client
+    async def aclose(self) -> None:
+        await self._clients.aclose()
 
     # ----- the chain
     async def complete(
@@ -228,16 +211,16 @@ class ChatGateway:
 
         async def attempt() -> Any:
             nonlocal attempts, reading
-            attempts += 1
             reading = Reading()
-            client = self._client(spec)  # before the rate limit: building a client must not eat into its slot
+            client = self._clients.get(spec)  # before the rate limit: building a client must not eat into its slot
             if limiter is not None and spec.rate_limit is not None:
                 delay = limiter.reserve(tokens=estimate, max_wait=spec.rate_limit.max_wait_seconds)
                 if delay is None:
-                    raise _Throttled()
+                    raise _Throttled()  # not an attempt: nothing was sent
                 if delay > 0:
                     log.debug("rate limit of %s: waiting %.2fs", spec.name, delay)
                     await self._limit_sleep(delay)
+            attempts += 1
             async with breaker.guard():
                 sampling = {"temperature": llm.temperature, "max_tokens": llm.max_tokens}
                 async with asyncio.timeout(spec.timeout_seconds + 5):

@@ -41,7 +41,7 @@ def _quietly_log(what: str, exc: BaseException) -> None:
 
 
 class ThinkingStatus:
-    """ "Lukas is thinking…" (with bear-flavoured loading messages) until `clear()`."""
+    """Shows "Lukas is thinking…" (with bear-flavoured loading messages) until `clear()`."""
 
     def __init__(self, client: AsyncWebClient, *, channel_id: str, thread_ts: str, settings: AssistantConfig) -> None:
         self._set_status = AsyncSetStatus(client=client, channel_id=channel_id, thread_ts=thread_ts)

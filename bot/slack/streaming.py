@@ -68,7 +68,6 @@ class SlackReplyStream:
         self.shown = ""  # what Slack shows (as far as we know)
         self.stopped = False  # the guard refused: nothing more is shown
         self.posting_marked = False
-        self.first_visible_at: float | None = None
         self._text = ""  # everything the model wrote so far
         self._streamer: Any = None
         self._last_flush: float | None = None
@@ -121,7 +120,7 @@ class SlackReplyStream:
                     )
                 await self._streamer.append(markdown_text=candidate[len(self.shown) :])
                 self.ts = self.ts or self._streamer.ts
-                self._shown_now(candidate)
+                self.shown = candidate
                 return
             except Exception as exc:
                 self.ts = self.ts or getattr(self._streamer, "ts", None)
@@ -134,12 +133,7 @@ class SlackReplyStream:
             self.ts = str(response.get("ts"))
         else:
             await self._client.chat_update(channel=self._channel, ts=self.ts, text=candidate)
-        self._shown_now(candidate)
-
-    def _shown_now(self, text: str) -> None:
-        self.shown = text
-        if self.first_visible_at is None:
-            self.first_visible_at = self._clock()
+        self.shown = candidate
 
     async def _mark_posting(self) -> None:
         if not self.posting_marked:

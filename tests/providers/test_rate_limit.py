@@ -94,7 +94,7 @@ async def test_a_wait_longer_than_allowed_moves_down_the_chain(tmp_path: Path, d
             assert (len(a.chat_requests), len(b.chat_requests)) == (2, 2)
             assert [p.params["text"] for p in h.slack.calls_to("chat.postMessage")] == ["from A"] * 2 + ["from B"] * 2
             rows = [(c.provider, c.outcome, c.attempts) for c in await h.llm_calls()]
-            assert rows == [("primary", "ok", 1)] * 2 + [("primary", "throttled", 1), ("backup", "ok", 1)] * 2
+            assert rows == [("primary", "ok", 1)] * 2 + [("primary", "throttled", 0), ("backup", "ok", 1)] * 2
 
 
 async def test_tokens_per_minute_count_the_prompt_and_the_reply_budget(tmp_path: Path, database_url: str) -> None:

@@ -192,3 +192,40 @@ async def test_with_every_provider_down_nothing_streams_and_a_fallback_is_posted
         (post,) = h.slack.calls_to("chat.postMessage")
         assert post.params["text"] in FALLBACKS
         assert [m.sender for m in await h.messages()] == ["user", "fallback"]
+
+
+async def test_if_the_half_reply_cannot_be_edited_it_is_deleted_and_the_fallback_posted(
+    tmp_path: Path, database_url: str
+) -> None:
+    llm = StreamingLLM(reply=REPLY)
+    llm.stream_chunk_delay = 0.03
+    async with llm, running_lukas(tmp_path, database_url, llm=llm, overrides=streaming()) as h:
+        llm.stream_faults.append(StreamFault("cut", after=5))
+        h.slack.fail("chat.update", "cant_update_message", times=5)
+        root = new_ts()
+        await h.send(mention_event(text="stream please", ts=root))
+        await h.settle()
+        (delete,) = h.slack.calls_to("chat.delete")
+        (post,) = h.slack.calls_to("chat.postMessage")
+        assert post.params["text"] in FALLBACKS and post.params["thread_ts"] == root
+        assert delete.at < post.at and delete.params["ts"] == h.slack.calls_to("chat.update")[0].params["ts"]
+        (row,) = [m for m in await h.messages() if m.sender == "fallback"]
+        assert row.slack_ts not in (None, delete.params["ts"])
+
+
+async def test_a_streamed_reply_longer_than_one_message_ends_as_several_complete_messages(
+    tmp_path: Path, database_url: str
+) -> None:
+    long_reply = " ".join(f"Bears{i} love honey." for i in range(500))  # ~9,000 characters
+    llm = StreamingLLM(reply=long_reply)
+    llm.stream_chunk_delay = 0.0005
+    overrides = streaming(contracts={"chat_output": [{"name": "reply_length", "settings": {"max_chars": 40000}}]})
+    async with llm, running_lukas(tmp_path, database_url, llm=llm, overrides=overrides) as h:
+        await h.send(mention_event(text="tell me everything"))
+        await h.settle(timeout=20)
+        assert len(streamed_text(h.slack, "C0GENERAL")) <= 3900  # the stream never outgrew one message
+        (rewrite,) = h.slack.calls_to("chat.update")
+        parts = [rewrite.params["text"], *h.slack.posted_texts("C0GENERAL")]
+        assert all(len(part) <= 3900 for part in parts) and len(parts) >= 3
+        assert " ".join(parts).split() == long_reply.split()
+        assert [m.content for m in await h.messages() if m.sender == "bot"] == [long_reply]
