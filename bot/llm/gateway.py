@@ -221,12 +221,11 @@ class ChatGateway:
                     log.debug("rate limit of %s: waiting %.2fs", spec.name, delay)
                     await self._limit_sleep(delay)
             attempts += 1
-            async with breaker.guard():
-                sampling = {"temperature": llm.temperature, "max_tokens": llm.max_tokens}
-                async with asyncio.timeout(spec.timeout_seconds + 5):
-                    if on_delta is None:
-                        return await client.acompletion(model=spec.model, messages=messages, **sampling)
-                    return await read_stream(client, spec.model, messages, sampling, on_delta, reading)
+            sampling = {"temperature": llm.temperature, "max_tokens": llm.max_tokens}
+            async with asyncio.timeout(spec.timeout_seconds + 5):
+                if on_delta is None:
+                    return await client.acompletion(model=spec.model, messages=messages, **sampling)
+                return await read_stream(client, spec.model, messages, sampling, on_delta, reading)
 
         def retryable(error: BaseException) -> bool:
             return not reading.streamed and outcomes.classify_error(error) in outcomes.RETRYABLE
@@ -239,7 +238,10 @@ class ChatGateway:
             reraise=True,
         )
         try:
-            response = await retrying(attempt)
+            # The breaker counts whole requests (retries included), not attempts: under concurrency, fast 5xx
+            # answers arrive before slow successes, and per-attempt counting opened it during a 15 % error rate.
+            async with breaker.guard():
+                response = await retrying(attempt)
         except BreakerOpen as error:
             outcome = outcomes.classify_error(error.tripped_by) if error.tripped_by else outcomes.BREAKER_OPEN
             failure: tuple[str, BaseException | None] = (outcome, error)
@@ -372,8 +374,9 @@ class ChatGateway:
 
 
 def _not_counted(error: BaseException) -> bool:
-    """What the breaker does not count: the caller's own faults, and a stream we closed on purpose."""
-    if isinstance(error, GeneratorExit | asyncio.CancelledError):
+    """What the breaker does not count: the caller's own faults, a stream we closed on purpose, a request the
+    client-side rate limit never sent."""
+    if isinstance(error, GeneratorExit | asyncio.CancelledError | _Throttled):
         return True
     return outcomes.classify_error(error) in _NOT_COUNTED_BY_BREAKER
 

@@ -98,7 +98,7 @@ async def test_breaker_opens_after_five_fails_fast_and_recovers(tmp_path: Path, 
         await h.settle()
         assert len(h.llm.chat_requests) == 5  # failed fast: the model was not called
         calls = await h.llm_calls()
-        assert calls[-1].outcome == "breaker_open" and calls[-1].attempts == 1
+        assert calls[-1].outcome == "breaker_open" and calls[-1].attempts == 0
 
         await asyncio.sleep(0.6)
         await h.send(message_event(text="better now?"))

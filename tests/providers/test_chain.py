@@ -181,7 +181,7 @@ async def test_each_model_has_its_own_breaker(tmp_path: Path, database_url: str)
             await h.settle()
             assert len(a.chat_requests) == 2  # the open breaker answered for model-a: not called
             calls = rows_of(await h.llm_calls())
-            assert calls[-2:] == [("primary", "model-a", "breaker_open", 1), ("backup", "model-b", "ok", 1)]
+            assert calls[-2:] == [("primary", "model-a", "breaker_open", 0), ("backup", "model-b", "ok", 1)]
             assert h.slack.posted_texts("D0DM") == [B_REPLY] * 3
 
             await asyncio.sleep(0.6)  # reset_seconds: one trial request goes to model-a again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -28,3 +29,29 @@ async def test_the_tokenizer_is_loaded_at_start_not_on_the_first_message(tmp_pat
     async with running_lukas(tmp_path, database_url) as h:
         assert encoding_for.cache_info().currsize == 1
         assert h.llm.chat_requests == []  # loaded before any message arrived
+
+
+async def test_fast_failures_that_retries_absorb_do_not_open_the_breaker(tmp_path: Path, database_url: str) -> None:
+    """Under load, 5xx answers come back before slow successes; counting attempts opened the breaker at a 15 %
+    error rate and turned the next minute into fallback lines. The breaker counts whole requests."""
+    from tests.standins.openai_api import LLMFault
+
+    slow_retries = {"breaker": {"fail_max": 5}, "retry": {"chat": {"wait_min_seconds": 0.3, "wait_max_seconds": 0.3}}}
+    async with running_lukas(tmp_path, database_url, overrides=slow_retries) as h:
+        h.lukas.services.gateway._sleep = asyncio.sleep  # real waits: all first attempts fail before any retry
+        failed_once: set[str] = set()
+
+        def first_attempt_fails(body: dict) -> LLMFault | None:
+            question = body["messages"][-1]["content"]
+            if question in failed_once:
+                return None
+            failed_once.add(question)
+            return LLMFault(500)
+
+        h.llm.fault_for = first_attempt_fails  # 8 fast failures in a row; every retry then succeeds
+        await asyncio.gather(*(h.send(message_event(text=f"hello {i}", channel=f"D0R{i}")) for i in range(8)))
+        await h.settle()
+        assert h.lukas.services.gateway.breaker_states() == {"openai:gpt-4.1-mini": "closed"}
+        posts = [h.slack.posted_texts(f"D0R{i}") for i in range(8)]
+        assert all(p == ["Hello from the honey pot! 🐻"] for p in posts), posts
+        assert len(h.llm.chat_requests) == 16

@@ -76,6 +76,7 @@ class OpenAIStandIn:
         self.reply: str | Callable[[dict[str, Any]], str] = reply
         self.usage = {"prompt_tokens": 42, "completion_tokens": 17}
         self.faults: list[LLMFault] = []
+        self.fault_for: Callable[[dict[str, Any]], LLMFault | None] | None = None  # decide per request body
         self.chaos: Chaos | None = None
         self.image_faults: list[LLMFault] = []
         self.image_mode = "b64"  # or "url"
@@ -144,6 +145,9 @@ class OpenAIStandIn:
         body = await self._record(request)
         if self.faults:
             return await self._fault_response(self.faults.pop(0))
+        chosen = self.fault_for(body) if self.fault_for is not None else None
+        if chosen is not None:
+            return await self._fault_response(chosen)
         latency = self.latency
         if self.chaos is not None:
             drawn = self.chaos.draw()
