@@ -11,7 +11,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,22 @@ import aiohttp
 import psutil
 
 from tests.harness import SIGNING_SECRET, write_config
+from tests.helpers import postgres_database
 from tests.standins.openai_api import OpenAIStandIn
 from tests.standins.slack_api import SlackStandIn
+
+
+@contextlib.contextmanager
+def fresh_database(url: str | None, workdir: Path) -> Iterator[str]:
+    """A throwaway database: a SQLite file in workdir, or a new database on the given PostgreSQL server.
+
+    Benchmarks must not reuse one: event ids and timestamps restart with every run and would be deduplicated.
+    """
+    if url and url.startswith("postgres"):
+        with postgres_database(url) as fresh:
+            yield fresh
+    else:
+        yield url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
 
 
 def free_port() -> int:

@@ -16,15 +16,14 @@ from pathlib import Path
 import aiohttp
 from _common import report
 
-from bench._lukas_process import lukas_process
+from bench._lukas_process import fresh_database, lukas_process
 from tests.harness import envelope, message_event, sign
 from tests.standins.openai_api import OpenAIStandIn
 from tests.standins.slack_api import SlackStandIn
 
 
 async def main(rate: int, seconds: float, database_url: str | None) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(database_url, Path(tmp)) as url:
         slack, llm = SlackStandIn(), OpenAIStandIn(latency=2.0)
         async with (
             slack,

@@ -22,6 +22,7 @@ from bot.config.loader import load_config
 from bot.llm.gateway import ChatResult
 from bot.runtime import ContractsHolder
 from bot.store import migrate
+from bot.store.db import create_engine
 from bot.store.units import UnitRunner
 from tests.harness import REPO_CONFIG, message_event
 
@@ -60,7 +61,7 @@ async def main(count: int, database_url: str | None) -> None:
         config = LiveConfig(load_config(REPO_CONFIG), path=REPO_CONFIG)
         chat = ChatService(
             config=config,
-            store=UnitRunner(url),
+            store=UnitRunner(create_engine(url)),
             slack=InstantSlack(),
             gateway=InstantModel(),
             names=KnownNames(),

@@ -31,9 +31,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import percentile
-from bench._lukas_process import lukas_process
+from bench._lukas_process import fresh_database, lukas_process
 from tests.harness import envelope, mention_event, message_event, new_ts, sign
-from tests.helpers import postgres_database
 from tests.standins.openai_api import Chaos, OpenAIStandIn
 from tests.standins.slack_api import SlackStandIn
 
@@ -60,6 +59,7 @@ class SoakParams:
     chaos: bool = True
     restart_postgres_at: float | None = None
     reply_timeout: float = 120.0
+    start_spread_seconds: float = 2.0
     seed: int = 1
 
 
@@ -84,6 +84,8 @@ class Ledger:
     survived: bool = True
     llm_requests: int = 0
     wall_seconds: float = 0.0
+    cpu_percent: float = 0.0
+    driver_cpu_percent: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -109,6 +111,8 @@ class Ledger:
             f"LLM requests:             {self.llm_requests}",
             f"RSS of lukas:             start {self.rss_start_mb:.1f} MB, peak {self.rss_peak_mb:.1f} MB, "
             f"end {self.rss_end_mb:.1f} MB (growth {self.rss_end_mb - self.rss_start_mb:+.1f} MB)",
+            f"CPU of lukas:             {self.cpu_percent:.0f} % of one core on average "
+            f"(this load generator and the stand-ins: {self.driver_cpu_percent:.0f} %)",
             f"lukas survived:           {'yes' if self.survived else 'NO'}",
             f"wall time:                {self.wall_seconds:.1f} s",
             f"RESULT:                   {'OK' if self.ok else 'FAILED'}",
@@ -217,6 +221,7 @@ async def _conversation(
     user = f"U{index:05d}"
     thread_ts: str | None = None
     sent = 0
+    await asyncio.sleep(rng.uniform(0, params.start_spread_seconds))  # people do not all type at the same instant
     for turn in range(params.messages_per_conversation):
         await asyncio.sleep(rng.uniform(0, 0.3))
         ts = new_ts()
@@ -315,6 +320,8 @@ async def run_soak(params: SoakParams, *, workdir: Path, verbose: bool = True) -
             monitor = psutil.Process(lukas.process.pid)
             base = lukas.base_url
             ledger.rss_start_mb = monitor.memory_info().rss / 2**20
+            cpu_started = monitor.cpu_times()
+            driver_cpu_started = time.process_time()
             peak = ledger.rss_start_mb
             player = SlackPlayer(http, f"{base}/slack/events", ledger, rng, params)
             started = time.monotonic()
@@ -337,6 +344,11 @@ async def run_soak(params: SoakParams, *, workdir: Path, verbose: bool = True) -
             await asyncio.gather(*extra, *player.background)
             await asyncio.sleep(2)  # let late redeliveries land, so a duplicate would show
             ledger.wall_seconds = time.monotonic() - started
+            cpu = monitor.cpu_times()
+            ledger.cpu_percent = (
+                100 * (cpu.user + cpu.system - cpu_started.user - cpu_started.system) / (ledger.wall_seconds)
+            )
+            ledger.driver_cpu_percent = 100 * (time.process_time() - driver_cpu_started) / ledger.wall_seconds
             ledger.rss_end_mb = monitor.memory_info().rss / 2**20
             ledger.rss_peak_mb = max(peak, ledger.rss_end_mb)
             ledger.survived = ledger.survived and lukas.alive()
@@ -363,10 +375,8 @@ async def run_soak(params: SoakParams, *, workdir: Path, verbose: bool = True) -
 
 def soak_in_fresh_database(params: SoakParams, *, workdir: Path) -> Ledger:
     """Run on a throwaway database: a SQLite file in workdir, or a new database on the given PostgreSQL server."""
-    if params.database_url and params.database_url.startswith("postgres"):
-        with postgres_database(params.database_url) as url:
-            return asyncio.run(run_soak(replace(params, database_url=url), workdir=workdir))
-    return asyncio.run(run_soak(params, workdir=workdir))
+    with fresh_database(params.database_url, workdir) as url:
+        return asyncio.run(run_soak(replace(params, database_url=url), workdir=workdir))
 
 
 def main() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import signal
 import time
@@ -116,7 +117,7 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
     contracts = ContractsHolder(config)
     gateway = ChatGateway(config=config, api_keys=provider_api_keys(settings), alert_admins=alerter.alert)
     names = UserNames(slack, ttl_seconds=lambda: config.current.slack.user_cache_seconds)
-    store = UnitRunner(settings.database_url)
+    store = UnitRunner(engine)
     chat = ChatService(config=config, store=store, slack=slack, gateway=gateway, names=names, contracts=contracts)
     return Services(
         settings=settings,
@@ -194,6 +195,10 @@ class Lukas:
         llm = self.config.current.llm
         # Load the tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack).
         await asyncio.to_thread(encoding_for, counting_model(self.config.current), llm.default_encoding)
+        # Everything loaded so far (libraries, tokenizer, config) lives as long as the process: keep it out of the
+        # garbage collector's full passes, which otherwise pause the event loop for tens of milliseconds.
+        gc.collect()
+        gc.freeze()
         if self.services.slack.session is None:
             # One keep-alive connection pool for every Web API call, instead of a new session per call.
             self.services.slack.session = aiohttp.ClientSession()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, Integer, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.chat.events_logic import IncomingMessage
@@ -55,53 +55,81 @@ class ClaimedMessage:
     team_id: str = ""
 
 
-def _conversation_key(incoming: IncomingMessage):  # type: ignore[no-untyped-def]
-    return and_(
-        Conversation.team_id == incoming.team_id,
-        Conversation.channel_id == incoming.channel_id,
-        Conversation.thread_ts == incoming.conversation_thread_ts,
+# Statements are built once: constructing and cache-keying them on every call cost more CPU than running them.
+_SELECT_CONVERSATION = select(Conversation.id).where(
+    Conversation.team_id == bindparam("team_id"),
+    Conversation.channel_id == bindparam("channel_id"),
+    Conversation.thread_ts == bindparam("thread_ts"),
+)
+_INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
+_INSERT_MESSAGE = insert(Message).returning(Message.id)
+_UPDATE_MESSAGE = update(Message).where(Message.id == bindparam("b_message_id"))
+_UPDATE_LAST_FALLBACK = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("b_conversation_id"))
+    .values(last_fallback=bindparam("text"))
+)
+_INSERT_LLM_CALL = insert(LLMCall)
+_SELECT_QUESTION = (
+    select(
+        Message.conversation_id,
+        Message.event_id,
+        Message.user_id,
+        Message.user_name,
+        Message.slack_ts,
+        Conversation.team_id,
+        Conversation.channel_id,
+        Conversation.thread_ts,
+        Conversation.last_fallback,
     )
+    .join(Conversation, Conversation.id == Message.conversation_id)
+    .where(Message.id == bindparam("message_id"))
+)
+_SELECT_HISTORY = (
+    select(Message.id, Message.sender, Message.content, Message.user_name, Message.token_count)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.id <= bindparam("message_id"),
+        Message.sender != "fallback",
+        Message.flagged.is_(False),
+    )
+    .order_by(Message.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 def accept_message(session: Connection, incoming: IncomingMessage, *, token_count: int) -> Accepted | Rejected:
     """Store a person's message once. Commits. Safe against concurrent replicas (unique keys decide)."""
-    conversation_id = session.scalar(select(Conversation.id).where(_conversation_key(incoming)))
+    key = {"team_id": incoming.team_id, "channel_id": incoming.channel_id, "thread_ts": incoming.conversation_thread_ts}
+    conversation_id = session.scalar(_SELECT_CONVERSATION, key)
     if conversation_id is None:
         if incoming.only_if_lukas_in_thread:
             return Rejected("not a thread Lukas is in")
         try:
             with session.begin_nested():
                 conversation_id = session.scalar(
-                    insert(Conversation)
-                    .values(
-                        team_id=incoming.team_id,
-                        channel_id=incoming.channel_id,
-                        thread_ts=incoming.conversation_thread_ts,
-                        kind=incoming.kind,
-                        created_at=utcnow(),
-                    )
-                    .returning(Conversation.id)
+                    _INSERT_CONVERSATION, {**key, "kind": incoming.kind, "created_at": utcnow()}
                 )
         except IntegrityError:  # another replica created it a moment ago
-            conversation_id = session.scalar(select(Conversation.id).where(_conversation_key(incoming)))
+            conversation_id = session.scalar(_SELECT_CONVERSATION, key)
+    now = utcnow()
     try:
         message_id = session.scalar(
-            insert(Message)
-            .values(
-                conversation_id=conversation_id,
-                channel_id=incoming.channel_id,
-                slack_ts=incoming.ts,
-                event_id=incoming.event_id,
-                user_id=incoming.user_id,
-                sender="user",
-                content=incoming.text,
-                token_count=token_count,
-                reply_state=WORKING,
-                reply_claimed_at=utcnow(),
-                flagged=False,
-                created_at=utcnow(),
-            )
-            .returning(Message.id)
+            _INSERT_MESSAGE,
+            {
+                "conversation_id": conversation_id,
+                "channel_id": incoming.channel_id,
+                "slack_ts": incoming.ts,
+                "event_id": incoming.event_id,
+                "user_id": incoming.user_id,
+                "sender": "user",
+                "content": incoming.text,
+                "token_count": token_count,
+                "reply_state": WORKING,
+                "reply_claimed_at": now,
+                "flagged": False,
+                "created_at": now,
+            },
         )
         session.commit()
     except IntegrityError:  # same event_id, or same channel+ts (the app_mention/message pair, a redelivery)
@@ -124,33 +152,10 @@ def claim_stale(session: Connection, message_id: int, *, stale_before: dt.dateti
 
 def load_claimed(session: Connection, message_id: int, *, history_size: int) -> ClaimedMessage:
     """What answering needs: the conversation and its newest usable messages up to this one."""
-    question = (
-        session.execute(
-            select(
-                Message.conversation_id,
-                Message.event_id,
-                Message.user_id,
-                Message.user_name,
-                Message.slack_ts,
-                Conversation.team_id,
-                Conversation.channel_id,
-                Conversation.thread_ts,
-                Conversation.last_fallback,
-            )
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Message.id == message_id)
-        )
-    ).one()
+    question = session.execute(_SELECT_QUESTION, {"message_id": message_id}).one()
     rows = session.execute(
-        select(Message.id, Message.sender, Message.content, Message.user_name, Message.token_count)
-        .where(
-            Message.conversation_id == question.conversation_id,
-            Message.id <= message_id,
-            Message.sender != "fallback",
-            Message.flagged.is_(False),
-        )
-        .order_by(Message.id.desc())
-        .limit(history_size)
+        _SELECT_HISTORY,
+        {"conversation_id": question.conversation_id, "message_id": message_id, "limit": history_size},
     )
     history = [
         StoredMessage(id=r.id, sender=r.sender, content=r.content, user_name=r.user_name, token_count=r.token_count)
@@ -189,14 +194,14 @@ def mark_posting(
     session: Connection, message_id: int, *, user_name: str | None, flag_reason: str | None, counts: dict[int, int]
 ) -> None:
     """Last write before Slack: from here on the reply may be in Slack, so it is never posted again. Commits."""
-    values: dict[str, object] = {"reply_state": POSTING}
+    values: dict[str, object] = {"b_message_id": message_id, "reply_state": POSTING}
     if user_name:
         values["user_name"] = user_name
     if flag_reason is not None:
         values.update(flagged=True, flag_reason=flag_reason)
-    session.execute(update(Message).where(Message.id == message_id).values(**values))
+    session.execute(_UPDATE_MESSAGE, values)
     for other_id, count in counts.items():
-        session.execute(update(Message).where(Message.id == other_id).values(token_count=count))
+        session.execute(_UPDATE_MESSAGE, {"b_message_id": other_id, "token_count": count})
     session.commit()
 
 
@@ -214,24 +219,26 @@ def record_reply(
 ) -> None:
     """Store Lukas's reply (or fallback) and the ledger row(s: one per provider tried), and close the question.
     Commits."""
+    now = utcnow()
     if text is not None:
         session.execute(
-            insert(Message).values(
-                conversation_id=conversation.id,
-                channel_id=conversation.channel_id,
-                slack_ts=slack_ts,
-                sender=sender,
-                content=text,
-                token_count=token_count,
-                reply_to_id=question_id,
-                flagged=False,
-                created_at=utcnow(),
-            )
+            _INSERT_MESSAGE,
+            {
+                "conversation_id": conversation.id,
+                "channel_id": conversation.channel_id,
+                "slack_ts": slack_ts,
+                "sender": sender,
+                "content": text,
+                "token_count": token_count,
+                "reply_to_id": question_id,
+                "flagged": False,
+                "created_at": now,
+            },
         )
         if sender == "fallback":
-            session.execute(update(Conversation).where(Conversation.id == conversation.id).values(last_fallback=text))
+            session.execute(_UPDATE_LAST_FALLBACK, {"b_conversation_id": conversation.id, "text": text})
     ledger = [llm_call] if isinstance(llm_call, dict) else list(llm_call or ())
     if ledger:
-        session.execute(insert(LLMCall), [{**row, "created_at": utcnow()} for row in ledger])
-    session.execute(update(Message).where(Message.id == question_id).values(reply_state=state))
+        session.execute(_INSERT_LLM_CALL, [{**row, "created_at": now} for row in ledger])
+    session.execute(_UPDATE_MESSAGE, {"b_message_id": question_id, "reply_state": state})
     session.commit()

@@ -78,18 +78,17 @@ def _create(url: str, **options: object) -> AsyncEngine:
         raise DatabaseUnavailableError(f"cannot use the database URL {redacted(url)}: {reason}") from None
 
 
-def create_sync_engine(url: str | None = None) -> Engine:
-    """A blocking engine on the same database, for units of work run on a worker thread (bot.store.units)."""
+def create_sqlite_sync_engine(url: str) -> Engine:
+    """A blocking engine on the same SQLite file, for the chat units run on a worker thread (bot.store.units)."""
     parsed = make_url(resolve_url(url))
-    driver = {"sqlite+aiosqlite": "sqlite+pysqlite"}.get(parsed.drivername, parsed.drivername)
-    sync_url = parsed.set(drivername=driver)
-    if parsed.get_backend_name() == "sqlite":
-        engine = sa_create_engine(
-            sync_url, connect_args={"timeout": 10, "check_same_thread": False}, pool_size=1, max_overflow=0
-        )
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return sa_create_engine(sync_url, pool_pre_ping=True, pool_size=8, max_overflow=4, pool_timeout=10)
+    engine = sa_create_engine(
+        parsed.set(drivername="sqlite+pysqlite"),
+        connect_args={"timeout": 10, "check_same_thread": False},
+        pool_size=1,
+        max_overflow=0,
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
