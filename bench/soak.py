@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,7 @@ class Ledger:
     llm_requests: int = 0
     wall_seconds: float = 0.0
     cpu_percent: float = 0.0
+    lukas_log: Counter[str] = field(default_factory=Counter)
     driver_cpu_percent: float = 0.0
 
     @property
@@ -114,6 +116,8 @@ class Ledger:
             f"CPU of lukas:             {self.cpu_percent:.0f} % of one core on average "
             f"(this load generator and the stand-ins: {self.driver_cpu_percent:.0f} %)",
             f"lukas survived:           {'yes' if self.survived else 'NO'}",
+            "lukas's warnings/errors:  "
+            + (", ".join(f"{n}x {what}" for what, n in self.lukas_log.most_common(12)) or "none"),
             f"wall time:                {self.wall_seconds:.1f} s",
             f"RESULT:                   {'OK' if self.ok else 'FAILED'}",
         ]
@@ -254,6 +258,16 @@ async def _conversation(
     return channel, thread_ts, sent
 
 
+def _log_summary(path: Path) -> Counter[str]:
+    """WARNING and worse lines of lukas's log, by logger and the start of the message."""
+    summary: Counter[str] = Counter()
+    for line in path.read_text(errors="replace").splitlines():
+        parts = re.sub(r" \[(event|conversation)=[^\]]*\]", "", line).split(" ", 4)
+        if len(parts) == 5 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
+            summary[f"{parts[2]} {parts[3].rstrip(':')} {parts[4][:45]}"] += 1
+    return summary
+
+
 async def _restart_postgres(after: float) -> None:
     await asyncio.sleep(after)
     version = sorted(os.listdir("/etc/postgresql"))[-1]
@@ -353,6 +367,7 @@ async def run_soak(params: SoakParams, *, workdir: Path, verbose: bool = True) -
             ledger.rss_peak_mb = max(peak, ledger.rss_end_mb)
             ledger.survived = ledger.survived and lukas.alive()
         ledger.llm_requests = len(llm.chat_requests)
+        ledger.lukas_log = _log_summary(workdir / "lukas.log")
         for channel, thread_ts, sent in results:
             ledger.user_messages_expected += sent
             posts = _posts(slack, channel, thread_ts)

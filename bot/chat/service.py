@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
 from bot.chat import history_logic, tokens
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
@@ -68,6 +68,12 @@ def _transient_db_error(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
+def _log_database_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0] if error else "?"
+    log.warning("database unavailable (%s: %s); retrying", type(error).__name__, reason[:200])
+
+
 class ChatService:
     def __init__(
         self,
@@ -101,6 +107,7 @@ class ChatService:
             retry=retry_if_exception(_transient_db_error),
             stop=stop_after_delay(within),
             wait=wait_exponential(multiplier=0.1, max=2),
+            before_sleep=_log_database_retry,
             reraise=True,
         ):
             with attempt:
