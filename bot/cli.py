@@ -8,9 +8,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 import bot
+from bot.admin.cli import register as register_admin_commands
 from bot.config.live import LiveConfig
 from bot.config.loader import default_config_path, load_config, summarize
 from bot.errors import ConfigError, LukasError
+from bot.images.cli import register as register_image_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -84,27 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--database-url", default=None, help=argparse.SUPPRESS)
     upgrade.set_defaults(handler=cmd_db_upgrade)
 
-    for register in _plugin_registrars():
-        register(commands)
+    register_image_commands(commands)
+    register_admin_commands(commands)
     return parser
-
-
-def _plugin_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
-    """Subcommands owned by other packages (images, admin reports)."""
-    registrars = []
-    try:
-        from bot.images.cli import register as register_images
-
-        registrars.append(register_images)
-    except ImportError:
-        pass
-    try:
-        from bot.admin.cli import register as register_admin
-
-        registrars.append(register_admin)
-    except ImportError:
-        pass
-    return registrars
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,11 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config.live import LiveConfig
+from bot.images import schedule
+from bot.images.caption_service import gateway_caption_writer
+from bot.images.factory import build_job
+from bot.images.job import WeeklyImageJob
+from bot.store.models import GeneratedImage
 
 log = logging.getLogger(__name__)
 
@@ -26,20 +31,10 @@ class ImageScheduler:
     def __init__(self, services: Any) -> None:
         self._config: LiveConfig = services.config
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
-        self.job: Any = None
-        self._schedule: Any = None
-        try:
-            from bot.images import schedule
-            from bot.images.factory import build_job
-        except ImportError as exc:  # the images package is optional for chat
-            log.warning("weekly image job not available (%s); chat works without it", exc)
-            return
-        self._schedule = schedule
-        self.job = build_job(services)
+        self.job: WeeklyImageJob = build_job(services, caption_writer=gateway_caption_writer(services))
 
     def start(self) -> None:
-        if self.job is not None:
-            self._schedule.install(self.scheduler, self.job, self._config, catch_up=True, follow_changes=True)
+        schedule.install(self.scheduler, self.job, self._config, catch_up=True, follow_changes=True)
         self.scheduler.start()
 
     def stop(self) -> None:
@@ -48,19 +43,17 @@ class ImageScheduler:
 
     @property
     def state(self) -> str:
-        """running | stopped | disabled (images off in config.yml, or no images package)."""
-        if self.job is None or not self._config.current.images.enabled:
+        """running | stopped | disabled (images off in config.yml)."""
+        if not self._config.current.images.enabled:
             return DISABLED
         return RUNNING if self.scheduler.running else STOPPED
 
     def next_run(self) -> dt.datetime | None:
-        if self._schedule is None or not self.scheduler.running:
+        if not self.scheduler.running:
             return None
-        scheduled = self.scheduler.get_job(self._schedule.JOB_ID)
+        scheduled = self.scheduler.get_job(schedule.JOB_ID)
         return getattr(scheduled, "next_run_time", None) if scheduled is not None else None
 
-    async def run_now(self) -> Any:
+    async def run_now(self) -> GeneratedImage:
         """`/lukas image now`: generate and post right away (budget and prompt checks apply)."""
-        if self.job is None:
-            raise RuntimeError("the weekly image job is not available in this installation")
         return await self.job.run_now()

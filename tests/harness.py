@@ -44,7 +44,8 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-FAST_RETRIES = {"retry": {"chat": {"wait_min_seconds": 0, "wait_max_seconds": 0, "jitter_seconds": 0}}}
+_NO_WAIT = {"wait_min_seconds": 0, "wait_max_seconds": 0, "jitter_seconds": 0}
+FAST_RETRIES = {"retry": {"chat": _NO_WAIT, "images": _NO_WAIT}}
 
 
 def write_config(path: Path, *, llm_base_url: str, overrides: dict[str, Any] | None = None) -> Path:
@@ -242,6 +243,7 @@ async def running_lukas(
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                 "SLACK_API_URL": slack_api.api_url,
                 "OPENAI_API_KEY": "sk-test-key-000000000000",
+                "OPENAI_BASE_URL": llm_api.base_url,
                 "DATABASE_URL": database_url,
                 "LUKAS_CONFIG": str(config_path),
             }

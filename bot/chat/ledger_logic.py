@@ -11,7 +11,9 @@ from __future__ import annotations
 from bot.llm.results import ChatResult, ProviderCall
 
 
-def ledger_rows(*, result: ChatResult | None, conversation_id: int, purpose: str = "chat") -> list[dict[str, object]]:
+def ledger_rows(
+    *, result: ChatResult | None, conversation_id: int | None, purpose: str = "chat"
+) -> list[dict[str, object]]:
     if result is None:  # the model was never asked (the input checks refused the message)
         return []
     calls = result.calls or (  # a result from before the chain (one call, described by the result itself)

@@ -50,7 +50,7 @@ def build_job(
         sessions=services.sessions,
         slack=services.slack,
         image_client=image_client or build_image_client(services.settings, services.config),
-        contracts=contracts or contracts_provider(services.config),
+        contracts=contracts or getattr(services, "contracts", None) or contracts_provider(services.config),
         caption_writer=caption_writer,
         alert_admins=alert_admins or services.alerter.alert,
     )
