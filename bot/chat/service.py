@@ -22,13 +22,13 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
-from bot.chat import history_logic, tokens
+from bot.chat import history_logic
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
 from bot.chat.ledger_logic import ledger_rows
-from bot.chat.trimming_logic import PromptMessage, fit_to_budget, prompt_tokens
+from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
 from bot.config.live import LiveConfig
 from bot.errors import SlackDeliveryError
-from bot.llm.chain_logic import counting_model, resolve_chain, worst_case_seconds
+from bot.llm.chain_logic import resolve_chain, worst_case_seconds
 from bot.llm.fallbacks import pick_line
 from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
@@ -41,16 +41,6 @@ from bot.store.units import NORMAL, URGENT, UnitRunner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-ContractsProvider = Callable[[], Any]
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """The prompt as it goes to the model, or why the input checks refused it."""
-
-    messages: list[dict[str, str]]
-    prompt_tokens: int
-    refusal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +90,7 @@ class ChatService:
         self._answer_db_retry = answer_db_retry_seconds
         self._stale_after = stale_after
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._prompting = PromptPreparer(config=config, contracts=contracts)
 
     # ----- database with retries for transient trouble (a restarting PostgreSQL, a locked SQLite)
     async def _db(self, work: Callable[[Connection], T], *, within: float, priority: int = NORMAL) -> T:
@@ -140,7 +131,7 @@ class ChatService:
             log.debug("ignored %s event: %s", event_type, decision.reason)
             return decision.reason
         incoming: IncomingMessage = decision
-        token_count = self._count(incoming.text)
+        token_count = self._prompting.count(incoming.text)
         result = await self._db(
             lambda s: chat_repo.accept_message(s, incoming, token_count=token_count),
             within=self._accept_db_retry,
@@ -206,11 +197,11 @@ class ChatService:
         prompt, new_counts = history_logic.build_prompt(
             system_prompt=config.persona.system_prompt,
             window=window,
-            count=self._count,
-            count_name=self._count_name,
-            count_system=self._count_cached,
+            count=self._prompting.count,
+            count_name=self._prompting.count_name,
+            count_system=self._prompting.count_cached,
         )
-        prepared = self._prepare(prompt)
+        prepared = self._prompting.prepare(prompt)
         if prepared.refusal is not None:
             log.warning("message refused by the input checks: %s", prepared.refusal)
 
@@ -243,7 +234,7 @@ class ChatService:
         await self._record(claimed, answer, timestamps)
 
     async def _answer_streamed(
-        self, claimed: chat_repo.ClaimedMessage, prepared: _Prepared, mark_posting: Callable[[], Awaitable[None]]
+        self, claimed: chat_repo.ClaimedMessage, prepared: Prepared, mark_posting: Callable[[], Awaitable[None]]
     ) -> tuple[_Answer, list[str] | None]:
         """The reply grows in Slack as the model writes it; the final text (or a fallback line) replaces it."""
         config = self._config.current
@@ -297,7 +288,7 @@ class ChatService:
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
         delivered = timestamps is not None
-        reply_tokens = self._count(answer.text) if delivered and answer.sender == "bot" else None
+        reply_tokens = self._prompting.count(answer.text) if delivered and answer.sender == "bot" else None
         await self._db(
             lambda s: chat_repo.record_reply(
                 s,
@@ -324,66 +315,6 @@ class ChatService:
         )
         status.start()
         return status
-
-    def _model(self) -> str:
-        """The tokenizer's model: the first of the chat chain."""
-        return counting_model(self._config.current)
-
-    def _count(self, text: str) -> int:
-        llm = self._config.current.llm
-        return tokens.count_message(text, model=self._model(), default_encoding=llm.default_encoding)
-
-    def _count_cached(self, text: str) -> int:
-        llm = self._config.current.llm
-        return tokens.count_message_cached(text, model=self._model(), default_encoding=llm.default_encoding)
-
-    def _count_name(self, name: str) -> int:
-        llm = self._config.current.llm
-        return tokens.count_message_cached(f"{name}: ", model=self._model(), default_encoding=llm.default_encoding) - (
-            tokens.TOKENS_PER_MESSAGE
-        )
-
-    def _shorten(self, text: str, max_tokens: int) -> str:
-        llm = self._config.current.llm
-        return tokens.truncate_text(
-            text, max_tokens=max_tokens, model=self._model(), default_encoding=llm.default_encoding
-        )
-
-    def _prepare(self, prompt: list[PromptMessage]) -> _Prepared:
-        """Trim to the token budget and run the input checks."""
-        config = self._config.current
-        trimmed = fit_to_budget(
-            messages=prompt,
-            budget_tokens=config.llm.context_budget_tokens,
-            reply_tokens=config.llm.max_tokens,
-            shorten=self._shorten,
-            count=lambda text: self._count(text),
-        )
-        if trimmed.dropped or trimmed.shortened:
-            log.info(
-                "trimmed the prompt to %d tokens (dropped %d old messages%s)",
-                trimmed.prompt_tokens,
-                trimmed.dropped,
-                ", shortened the newest" if trimmed.shortened else "",
-            )
-        messages = trimmed.messages
-        engine = self._contracts() if self._contracts else None
-        if engine is not None:
-            from bot.contracts import ChatCandidate
-
-            outcome = engine.check_chat_input(
-                ChatCandidate(
-                    messages=messages,
-                    budget_tokens=config.llm.context_budget_tokens,
-                    reply_tokens=config.llm.max_tokens,
-                    model=self._model(),
-                    default_encoding=config.llm.default_encoding,
-                )
-            )
-            if not outcome.ok:
-                return _Prepared([], 0, refusal="; ".join(outcome.reasons) or "input check failed")
-            messages = outcome.value.messages
-        return _Prepared([m.as_dict() for m in messages], prompt_tokens(messages))
 
     def _judge(self, result: ChatResult, *, last_fallback: str | None, stopped: bool = False) -> _Answer:
         """The model's reply after the output checks, or a fallback line."""

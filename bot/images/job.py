@@ -1,5 +1,7 @@
 """The weekly bear picture, end to end: claim the slot, plan, check, budget, generate, keep, post.
 
+Keeping the bytes on disk and posting them (now or on a later retry) live in bot.images.delivery.
+
 Every public method catches its own failures, records them on the GeneratedImage row, logs one
 admin-readable line (loggers under `bot.images`) and returns: the picture never blocks chat.
 """
@@ -10,25 +12,22 @@ import asyncio
 import datetime as dt
 import inspect
 import logging
-import os
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config.images_schema import ImagesConfig
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.errors import ImageGenerationError
 from bot.images import repo
-from bot.images.caption_logic import alt_text_for, filename_for, template_caption, title_for
+from bot.images.caption_logic import template_caption
 from bot.images.cost_logic import budget_allows, budget_reason, image_cost, missing_price_reason, price_for
+from bot.images.delivery import ImageDelivery, safe_change, short
 from bot.images.generation import ImageAPI, Sleep, image_bytes, request_image
-from bot.images.posting import post_image
 from bot.images.slots_logic import (
     SCHEDULER_SLACK,
     due_slot,
@@ -38,7 +37,7 @@ from bot.images.slots_logic import (
     month_window,
     slot_key,
 )
-from bot.images.themes_logic import ImagePlan, basic_prompt_problems, plan_for_date, season_for
+from bot.images.themes_logic import ImagePlan, basic_prompt_problems, plan_for_date
 from bot.store.models import GeneratedImage
 
 log = logging.getLogger(__name__)
@@ -48,20 +47,13 @@ CaptionWriter = Callable[[ImagePlan], Awaitable[str | None]]
 AlertAdmins = Callable[[str, str], Awaitable[bool]]
 ContractsProvider = Callable[[], Any]
 
-UPLOAD_STALE = dt.timedelta(minutes=30)  # an 'uploading' row older than this belongs to a run that died
 RUN_STALE = dt.timedelta(hours=1)  # a 'pending' row without an image older than this was interrupted
 CAPTION_TIMEOUT_SECONDS = 30.0
 CAPTION_MAX_CHARS = 2000
-RETRY_HINT = "it will be posted at the next run, or now with `lukas image --retry-uploads`"
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _short(text: object, limit: int = 500) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -97,6 +89,9 @@ class WeeklyImageJob:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._delivery = ImageDelivery(
+            config=config, sessions=sessions, slack=slack, caption=self._caption, alert=self._alert, now=self._now
+        )
 
     # ----- public entry points
 
@@ -136,7 +131,7 @@ class WeeklyImageJob:
             if interrupted:
                 log.warning("weekly image: %d run(s) were interrupted by a stop and are now marked failed", interrupted)
         except Exception as exc:
-            log.error("weekly image: could not check for interrupted runs: %s", _short(exc, 200))
+            log.error("weekly image: could not check for interrupted runs: %s", short(exc, 200))
         images = self._config.current.images
         slot = due_slot(schedule=images.schedule, now=now) if images.enabled else None
         if slot is None:
@@ -149,24 +144,7 @@ class WeeklyImageJob:
 
     async def retry_uploads(self) -> int:
         """Post kept images that some configured channel does not have yet. Returns how many are now fully posted."""
-        now = self._now()
-        stale_before = now - UPLOAD_STALE
-        try:
-            rows = await repo.pending_uploads(self._sessions, stale_before=stale_before)
-        except Exception as exc:
-            log.error("weekly image: cannot look for kept images to post: %s", _short(exc, 200))
-            return 0
-        done = 0
-        for row in rows:
-            try:
-                if not await repo.claim_upload(self._sessions, row.id, now=now, stale_before=stale_before):
-                    continue  # another run or replica is posting it
-                if await self._retry_one(row):
-                    done += 1
-            except Exception:
-                log.exception("weekly image %s: retrying the upload failed unexpectedly", row.slot_key)
-                await self._safe_change(row.id, upload_state=repo.UPLOAD_PENDING)
-        return done
+        return await self._delivery.retry_uploads()
 
     def plan(self, *, day: dt.date, previous_theme: str | None) -> ImagePlan:
         return plan_for_date(day=day, config=self._config.current.images, previous_theme=previous_theme)
@@ -200,8 +178,8 @@ class WeeklyImageJob:
                 quality=images.quality,
             )
         except Exception as exc:
-            log.error("weekly image %s: not run, the database is unavailable: %s", key, _short(exc, 300))
-            return GeneratedImage(slot_key=key, status="failed", error=f"database unavailable: {_short(exc)}"), False
+            log.error("weekly image %s: not run, the database is unavailable: %s", key, short(exc, 300))
+            return GeneratedImage(slot_key=key, status="failed", error=f"database unavailable: {short(exc)}"), False
         if row is None:
             log.info("weekly image %s: already claimed by another run or replica; not generating again", key)
             existing = await self._safe_by_key(key)
@@ -210,7 +188,8 @@ class WeeklyImageJob:
             row = await self._produce(row, plan=plan, config=config, manual=manual, now=now)
         except Exception as exc:
             log.exception("weekly image %s: failed unexpectedly", key)
-            row = await self._safe_change(row.id, status="failed", error=f"internal error: {type(exc).__name__}") or row
+            error = f"internal error: {type(exc).__name__}"
+            row = await safe_change(self._sessions, row.id, now=self._now, status="failed", error=error) or row
         return row, True
 
     async def _produce(
@@ -303,7 +282,7 @@ class WeeklyImageJob:
             source,
         )
 
-        path = self._keep(key=key, extension=kind.extension, data=data, images=images)
+        path = self._delivery.keep(key=key, extension=kind.extension, data=data, images=images)
         row = await repo.change(
             self._sessions,
             row.id,
@@ -314,111 +293,9 @@ class WeeklyImageJob:
             local_path=str(path) if path else None,
             upload_state=repo.UPLOAD_RUNNING,
         )
-        return await self._deliver(row, plan=plan, data=data, extension=kind.extension, path=path)
+        return await self._delivery.deliver(row, plan=plan, data=data, extension=kind.extension, path=path)
 
-    # ----- posting
-
-    async def _deliver(
-        self, row: GeneratedImage, *, plan: ImagePlan, data: bytes, extension: str, path: Path | None
-    ) -> GeneratedImage:
-        """Upload to every configured channel that does not have the picture yet, then record the outcome."""
-        channels = list(self._config.current.images.channels)
-        delivered = [c for c in (row.channel_id or "").split(",") if c]
-        targets = [c for c in channels if c not in delivered]
-        file_id, permalink = row.slack_file_id, row.slack_permalink
-        problems: list[str] = []
-        if targets:
-            caption = await self._caption(plan)
-            title, alt_text = title_for(plan), alt_text_for(plan)
-            filename = filename_for(slot_key=row.slot_key, extension=extension)
-            for channel in targets:
-                result = await post_image(
-                    self._slack,
-                    channel=channel,
-                    data=data,
-                    filename=filename,
-                    title=title,
-                    alt_text=alt_text,
-                    caption=caption,
-                )
-                if result.ok:
-                    delivered.append(channel)
-                    file_id = file_id or result.file_id
-                    permalink = permalink or result.permalink
-                    log.info("weekly image %s: posted to %s (file %s)", row.slot_key, channel, result.file_id)
-                else:
-                    problems.append(f"{channel}: {result.reason}")
-                    log.error("weekly image %s: could not post to %s: %s", row.slot_key, channel, result.reason)
-                    if result.admin_must_act:
-                        text = f"The weekly bear picture could not be posted to <#{channel}>: {result.reason}."
-                        await self._alert("image_upload", text)
-        missing = [c for c in channels if c not in delivered]
-        common = {"channel_id": ",".join(delivered) or None, "slack_file_id": file_id, "slack_permalink": permalink}
-        if channels and not missing:
-            self._discard(path)
-            return await repo.change(
-                self._sessions,
-                row.id,
-                now=self._now(),
-                status="succeeded",
-                error=None,
-                local_path=None,
-                upload_state=repo.UPLOAD_DONE,
-                **common,
-            )
-        if not channels:
-            problems.append("no channels configured (images.channels)")
-        posted = f"posted to {', '.join(delivered)}; " if delivered else ""
-        if path is None:
-            reason = f"{posted}not posted to {'; '.join(problems)}. The image could not be kept on disk and is lost"
-            state = repo.UPLOAD_LOST
-        else:
-            reason = f"{posted}not posted to {'; '.join(problems)}. The image is kept at {path}; {RETRY_HINT}"
-            state = repo.UPLOAD_PENDING
-        return await repo.change(
-            self._sessions,
-            row.id,
-            now=self._now(),
-            status="failed",
-            error=_short(reason, 2000),
-            upload_state=state,
-            **common,
-        )
-
-    async def _retry_one(self, row: GeneratedImage) -> bool:
-        path = Path(row.local_path) if row.local_path else None
-        if path is None or not path.is_file():
-            reason = f"the kept image file {path} is missing, so it cannot be posted"
-            log.error("weekly image %s: %s", row.slot_key, reason)
-            await repo.change(self._sessions, row.id, now=self._now(), upload_state=repo.UPLOAD_LOST, error=reason)
-            return False
-        if not self._config.current.images.channels:
-            log.warning("weekly image %s: kept image waits for a channel in images.channels", row.slot_key)
-            await repo.change(self._sessions, row.id, now=self._now(), upload_state=repo.UPLOAD_PENDING)
-            return False
-        data = path.read_bytes()
-        plan = self._plan_from_row(row)
-        extension = path.suffix.lstrip(".") or "png"
-        log.info("weekly image %s: retrying the upload of the kept image %s", row.slot_key, path)
-        updated = await self._deliver(row, plan=plan, data=data, extension=extension, path=path)
-        return updated.upload_state == repo.UPLOAD_DONE
-
-    def _plan_from_row(self, row: GeneratedImage) -> ImagePlan:
-        images = self._config.current.images
-        created = row.created_at or self._now()
-        day = local_day(moment=created, timezone=images.schedule.timezone)
-        occasion = row.occasion
-        milestone = occasion.removeprefix("milestone: ") if occasion and occasion.startswith("milestone: ") else None
-        modifier = next((o.modifier for o in images.occasions if o.name == occasion), None)
-        return ImagePlan(
-            day=day,
-            season=season_for(day=day, hemisphere=images.hemisphere),
-            theme=row.theme or "",
-            occasion=occasion,
-            prompt=row.prompt,
-            occasion_modifier=modifier,
-            milestone=milestone,
-        )
+    # ----- captions and checks
 
     async def _caption(self, plan: ImagePlan) -> str:
         if self._caption_writer is not None:
@@ -430,8 +307,6 @@ class WeeklyImageJob:
             except Exception as exc:
                 log.warning("weekly image: caption writer failed (%s); using the template caption", type(exc).__name__)
         return template_caption(plan)
-
-    # ----- checks and helpers
 
     async def _check_prompt(self, prompt: str, config: LukasConfig) -> _PromptCheck:
         engine = None
@@ -468,33 +343,6 @@ class WeeklyImageJob:
         log.warning("weekly image %s: skipped: %s", row.slot_key, reason)
         return await repo.change(self._sessions, row.id, now=self._now(), status="skipped", error=reason, cost_usd=0.0)
 
-    def _storage_dir(self, images: ImagesConfig) -> Path:
-        directory = Path(images.storage_dir).expanduser()
-        return directory if directory.is_absolute() else self._config.base_dir / directory
-
-    def _keep(self, *, key: str, extension: str, data: bytes, images: ImagesConfig) -> Path | None:
-        """Write the paid image to storage_dir before any upload, so a failed upload never loses it."""
-        directory = self._storage_dir(images)
-        path = (directory / filename_for(slot_key=key, extension=extension)).resolve()
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(path.suffix + ".part")
-            temporary.write_bytes(data)
-            os.replace(temporary, path)
-        except OSError as exc:
-            log.error("weekly image %s: cannot keep the image in %s: %s", key, directory, exc.strerror or exc)
-            return None
-        return path
-
-    @staticmethod
-    def _discard(path: Path | None) -> None:
-        if path is None:
-            return
-        try:
-            path.unlink(missing_ok=True)
-        except OSError as exc:
-            log.warning("could not delete the posted image %s: %s", path, exc.strerror or exc)
-
     async def _alert(self, kind: str, text: str) -> None:
         if self._alert_admins is None:
             return
@@ -502,13 +350,6 @@ class WeeklyImageJob:
             await self._alert_admins(kind, text)
         except Exception as exc:
             log.warning("could not alert the admins about %s: %s", kind, type(exc).__name__)
-
-    async def _safe_change(self, row_id: int, **values: Any) -> GeneratedImage | None:
-        try:
-            return await repo.change(self._sessions, row_id, now=self._now(), **values)
-        except Exception as exc:
-            log.error("weekly image: could not record the outcome of row %s: %s", row_id, _short(exc, 200))
-            return None
 
     async def _safe_by_key(self, key: str) -> GeneratedImage | None:
         try:

@@ -17,6 +17,7 @@ from bot.config.live import LiveConfig
 from bot.config.loader import parse_config
 from bot.images.client import ImageClient
 from bot.images.job import WeeklyImageJob
+from bot.images.slots_logic import slot_key
 from bot.slack.client import build_web_client
 from bot.store.db import create_engine, session_factory
 from bot.store.models import Base, GeneratedImage
@@ -28,6 +29,7 @@ CHANNEL = "C0BEARS"
 ADMIN = "U0ADMIN"
 # Monday 23 November 2026, 10:00 Europe/Berlin = 09:00 UTC: a slot of the shipped cron.
 SLOT = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+KEY = slot_key(SLOT)
 
 
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +162,19 @@ async def image_api() -> AsyncIterator[OpenAIStandIn]:
 async def slack_api() -> AsyncIterator[SlackStandIn]:
     async with SlackStandIn() as standin:
         yield standin
+
+
+def completions(slack: SlackStandIn) -> list[dict[str, Any]]:
+    return [call.params for call in slack.calls_to("files.completeUploadExternal")]
+
+
+def completed_channels(slack: SlackStandIn) -> list[str]:
+    return [params.get("channel_id") for params in completions(slack)]
+
+
+def kept_files(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "data" / "images"
+    return sorted(folder.glob("*")) if folder.exists() else []
 
 
 @pytest.fixture

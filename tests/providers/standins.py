@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -51,20 +50,8 @@ class StreamingLLM(OpenAIStandIn):
             }
             if index == 0:
                 self.first_token_at.append((time.monotonic(), body))
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            if self.stream_chunk_delay:
-                await asyncio.sleep(self.stream_chunk_delay)
-        final = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            "usage": {**self.usage, "total_tokens": sum(self.usage.values())},
-        }
-        await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
-        await response.write_eof()
-        return response
+            await self._send_chunk(response, chunk)
+        return await self._finish_stream(response, completion_id, model)
 
 
 def call_text(call: SlackCall) -> str:

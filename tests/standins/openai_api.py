@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.standins import serve_on_loopback, stop
+
 # A 1x1 transparent PNG: real image bytes for the image endpoints.
 TINY_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -106,16 +108,11 @@ class OpenAIStandIn:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        if self._runner:
-            await self._runner.cleanup()
+        await stop(self._runner)
 
     async def _record(self, request: web.Request) -> dict[str, Any]:
         body = await request.json()
@@ -185,9 +182,17 @@ class OpenAIStandIn:
                 "model": model,
                 "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
             }
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            if self.stream_chunk_delay:
-                await asyncio.sleep(self.stream_chunk_delay)
+            await self._send_chunk(response, chunk)
+        return await self._finish_stream(response, completion_id, model)
+
+    async def _send_chunk(self, response: web.StreamResponse, chunk: dict[str, Any]) -> None:
+        """One server-sent event, then the scripted pause between chunks."""
+        await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        if self.stream_chunk_delay:
+            await asyncio.sleep(self.stream_chunk_delay)
+
+    async def _finish_stream(self, response: web.StreamResponse, completion_id: str, model: str) -> web.StreamResponse:
+        """The last chunk (finish reason and usage), then [DONE]."""
         final = {
             "id": completion_id,
             "object": "chat.completion.chunk",
