@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil
@@ -200,25 +201,35 @@ class SlackPlayer:
             await asyncio.sleep(0.01)
 
 
-async def _wait_for_posts(slack: SlackStandIn, channel: str, thread_ts: str | None, count: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(_posts(slack, channel, thread_ts)) >= count:
-            return True
-        await asyncio.sleep(0.05)
-    return False
+class PostIndex:
+    """Slack posts by (channel, thread), indexed as they arrive: rescanning every call for each waiting
+    conversation made this load generator, not Lukas, the bottleneck on long runs."""
 
+    def __init__(self, slack: SlackStandIn) -> None:
+        self._slack = slack
+        self._seen = 0
+        self._posts: dict[tuple[str, str | None], list[Any]] = {}
 
-def _posts(slack: SlackStandIn, channel: str, thread_ts: str | None) -> list:
-    return [
-        c
-        for c in slack.calls_to("chat.postMessage")
-        if c.ok and c.params.get("channel") == channel and (c.params.get("thread_ts") or None) == thread_ts
-    ]
+    def posts(self, channel: str, thread_ts: str | None) -> list[Any]:
+        calls = self._slack.calls
+        for call in calls[self._seen :]:
+            if call.method == "chat.postMessage" and call.ok:
+                key = (call.params.get("channel"), call.params.get("thread_ts") or None)
+                self._posts.setdefault(key, []).append(call)
+        self._seen = len(calls)
+        return self._posts.get((channel, thread_ts), [])
+
+    async def wait_for(self, channel: str, thread_ts: str | None, count: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.posts(channel, thread_ts)) >= count:
+                return True
+            await asyncio.sleep(0.05)
+        return False
 
 
 async def _conversation(
-    index: int, player: SlackPlayer, slack: SlackStandIn, ledger: Ledger, params: SoakParams, rng: random.Random
+    index: int, player: SlackPlayer, posts: PostIndex, ledger: Ledger, params: SoakParams, rng: random.Random
 ) -> tuple[str, str | None, int]:
     is_dm = index < params.conversations * params.dm_fraction
     channel = f"D{index:05d}" if is_dm else f"C{index % 7:05d}"
@@ -250,8 +261,8 @@ async def _conversation(
         if not is_dm and turn == 0:  # Slack also sends the plain message event for the same post
             twin = message_event(text=event["text"], channel=channel, user=user, ts=ts, channel_type="channel")
             await player.deliver(twin)
-        if await _wait_for_posts(slack, channel, thread_ts, sent, params.reply_timeout):
-            post = _posts(slack, channel, thread_ts)[sent - 1]
+        if await posts.wait_for(channel, thread_ts, sent, params.reply_timeout):
+            post = posts.posts(channel, thread_ts)[sent - 1]
             ledger.reply_ms.append((post.at - started) * 1000)
         else:
             break  # lost: accounted for at the end
@@ -337,6 +348,7 @@ async def run_soak(params: SoakParams, *, workdir: Path, verbose: bool = True) -
             cpu_started = monitor.cpu_times()
             driver_cpu_started = time.process_time()
             peak = ledger.rss_start_mb
+            post_index = PostIndex(slack)
             player = SlackPlayer(http, f"{base}/slack/events", ledger, rng, params)
             started = time.monotonic()
             extra = [asyncio.create_task(player.junk())]
@@ -344,7 +356,7 @@ async def run_soak(params: SoakParams, *, workdir: Path, verbose: bool = True) -
                 extra.append(asyncio.create_task(_restart_postgres(params.restart_postgres_at)))
             work = asyncio.gather(
                 *(
-                    _conversation(i, player, slack, ledger, params, random.Random(rng.random()))
+                    _conversation(i, player, post_index, ledger, params, random.Random(rng.random()))
                     for i in range(params.conversations)
                 )
             )
@@ -370,7 +382,7 @@ async def run_soak(params: SoakParams, *, workdir: Path, verbose: bool = True) -
         ledger.lukas_log = _log_summary(workdir / "lukas.log")
         for channel, thread_ts, sent in results:
             ledger.user_messages_expected += sent
-            posts = _posts(slack, channel, thread_ts)
+            posts = post_index.posts(channel, thread_ts)
             ledger.duplicates += max(0, len(posts) - sent)
             ledger.lost += max(0, sent - len(posts))
             for post in posts:

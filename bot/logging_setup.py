@@ -80,7 +80,7 @@ def configure_logging(*, level: str = "INFO", json_lines: bool = False, stream: 
         "httpx",
         "httpx2",
         "httpcore",
-        "apscheduler.executors.default",
+        "apscheduler",
         "openai._base_client",
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
