@@ -29,13 +29,19 @@ class DatabaseUnavailableError(LukasError):
     """The database could not be reached or migrated."""
 
 
-class LLMError(LukasError):
-    """The chat model could not produce a reply; the caller answers with a fallback line."""
+class BreakerOpen(LukasError):
+    """The model was not called (breaker open, or a trial already running), or this failure tripped it.
 
-    def __init__(self, message: str, *, outcome: str, attempts: int = 0) -> None:
-        self.outcome = outcome
-        self.attempts = attempts
+    `tripped_by` is the failure that opened the breaker, when this very call did.
+    """
+
+    def __init__(self, message: str, *, tripped_by: BaseException | None = None) -> None:
         super().__init__(message)
+        self.tripped_by = tripped_by
+
+
+class IncompleteStream(LukasError):
+    """A streamed reply ended without a finish reason: it was cut off."""
 
 
 class ImageGenerationError(LukasError):

@@ -12,18 +12,9 @@ from contextlib import asynccontextmanager
 
 import pybreaker
 
+from bot.errors import BreakerOpen
+
 log = logging.getLogger(__name__)
-
-
-class BreakerOpen(Exception):
-    """The model was not called (breaker open, or a trial already running), or this failure tripped it.
-
-    `tripped_by` is the failure that opened the breaker, when this very call did.
-    """
-
-    def __init__(self, message: str, *, tripped_by: BaseException | None = None) -> None:
-        super().__init__(message)
-        self.tripped_by = tripped_by
 
 
 class _StateLogger(pybreaker.CircuitBreakerListener):

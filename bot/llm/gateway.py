@@ -26,14 +26,15 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from bot.chat import tokens
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
+from bot.errors import BreakerOpen, IncompleteStream, LukasError
 from bot.llm import retry_logic as outcomes
-from bot.llm.breaker import BreakerOpen, ModelBreaker
+from bot.llm.breaker import ModelBreaker
 from bot.llm.chain_logic import ProviderSpec, fits_window, next_index, resolve_chain
 from bot.llm.clients import ClientPool
 from bot.llm.cost_logic import cost_at
 from bot.llm.rate_limit import SlidingWindowLimiter
 from bot.llm.results import ChatResult, ProviderCall
-from bot.llm.stream_reader import DeltaSink, IncompleteStream, Reading, read_stream
+from bot.llm.stream_reader import DeltaSink, Reading, read_stream
 
 __all__ = ["ChatGateway", "ChatResult", "DeltaSink", "ProviderCall"]
 
@@ -46,11 +47,11 @@ _NOT_COUNTED_BY_BREAKER = frozenset(
 )
 
 
-class _GiveUp(Exception):
+class _GiveUp(LukasError):
     """Retry-After asked for longer than the policy allows."""
 
 
-class _Throttled(Exception):
+class _Throttled(LukasError):
     """Our own rate limit would make this request wait longer than allowed."""
 
 

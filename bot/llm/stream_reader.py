@@ -9,11 +9,9 @@ from typing import Any
 
 from any_llm import AnyLLM
 
+from bot.errors import IncompleteStream
+
 DeltaSink = Callable[[str], bool]  # gets each new piece of text; returns False to stop the stream
-
-
-class IncompleteStream(Exception):
-    """The stream ended without a finish reason: the reply was cut off."""
 
 
 @dataclass
