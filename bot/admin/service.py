@@ -66,7 +66,6 @@ class AdminCommands:
     # ----- commands
     async def status(self) -> str:
         _healthy, details = await self._health()
-        config = self.config.current
         engine = self.services.contracts()
         contracts = render_metrics(engine.metrics()) if engine is not None else []
         last = self.watcher.last_outcome
@@ -74,8 +73,7 @@ class AdminCommands:
         facts = StatusFacts(
             version=self._version,
             uptime_seconds=time.time() - self.services.started_at,
-            provider=config.llm.provider,
-            model=config.llm.model,
+            chain=tuple(spec.key for spec in self.services.gateway.chain()),
             breakers=self.services.gateway.breaker_states(),
             database_ok=database_ok,
             scheduler=self.scheduler.state,

@@ -22,9 +22,8 @@ class ImageFacts:
 class StatusFacts:
     version: str
     uptime_seconds: float
-    provider: str
-    model: str
-    breakers: dict[str, str]  # "provider:model" -> closed | open | half-open
+    chain: tuple[str, ...]  # "name:model" of each model Lukas asks, in order
+    breakers: dict[str, str]  # "name:model" -> closed | open | half-open
     database_ok: bool
     scheduler: str  # running | stopped | disabled
     next_image_run: dt.datetime | None
@@ -64,14 +63,24 @@ def image_line(image: ImageFacts | None) -> str:
     return text
 
 
+def _model_line(facts: StatusFacts) -> str:
+    def link(key: str) -> str:
+        name, _, model = key.partition(":")
+        return f"{name} {model}, breaker {facts.breakers.get(key, 'closed (not called yet)')}"
+
+    others = [f"{k} {v}" for k, v in sorted(facts.breakers.items()) if k not in facts.chain and v != "closed"]
+    line = (
+        f"Model: {link(facts.chain[0])}"
+        if len(facts.chain) == 1
+        else ("Models, in order: " + " → ".join(link(key) for key in facts.chain))
+    )
+    return line + (f" (also: {', '.join(others)})" if others else "")
+
+
 def status_lines(facts: StatusFacts) -> list[str]:
-    key = f"{facts.provider}:{facts.model}"
-    breaker = facts.breakers.get(key, "closed (not called yet)")
-    others = [f"{k} {v}" for k, v in sorted(facts.breakers.items()) if k != key and v != "closed"]
     lines = [
         f"Lukas {facts.version}, up {duration(facts.uptime_seconds)}",
-        f"Model: {facts.provider} {facts.model}, breaker {breaker}"
-        + (f" (also: {', '.join(others)})" if others else ""),
+        _model_line(facts),
         f"Database: {'ok' if facts.database_ok else 'UNREACHABLE'}",
         f"Config: {facts.config_path}" + (f"; last reload: {facts.last_reload}" if facts.last_reload else ""),
         f"Last picture: {image_line(facts.last_image) if facts.database_ok else 'unknown (database unreachable)'}",

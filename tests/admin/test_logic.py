@@ -161,8 +161,7 @@ def test_status_lines() -> None:
     facts = status_logic.StatusFacts(
         version="0.1.0",
         uptime_seconds=3 * 3600 + 120,
-        provider="openai",
-        model="gpt-4.1-mini",
+        chain=("openai:gpt-4.1-mini",),
         breakers={"openai:gpt-4.1-mini": "open", "openai:old": "closed"},
         database_ok=False,
         scheduler="running",
@@ -179,6 +178,12 @@ def test_status_lines() -> None:
     lines = status_logic.status_lines(facts)
     assert lines[0] == "Lukas 0.1.0, up 3 h 2 min"
     assert lines[1] == "Model: openai gpt-4.1-mini, breaker open"
+    chained = dataclasses.replace(
+        facts, chain=("primary:gpt-4.1-mini", "backup:claude"), breakers={"primary:gpt-4.1-mini": "open"}
+    )
+    assert status_logic.status_lines(chained)[1] == (
+        "Models, in order: primary gpt-4.1-mini, breaker open → backup claude, breaker closed (not called yet)"
+    )
     assert "Database: UNREACHABLE" in lines
     assert "Last picture: unknown (database unreachable)" in lines
     healthy = status_logic.status_lines(dataclasses.replace(facts, database_ok=True, last_reload="applied (llm)"))
