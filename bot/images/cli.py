@@ -202,16 +202,21 @@ def describe_row(row: GeneratedImage) -> list[str]:
 
 
 async def _run_now(settings: Any, live: LiveConfig) -> int:
+    from bot.images.caption_service import gateway_caption_writer
     from bot.images.factory import build_image_client, build_job
+    from bot.runtime import build_services  # the chat gateway too: Lukas writes the caption himself
+    from bot.store import migrate
 
     _configure_logging(live)
-    services = await _services(settings, live)
+    await migrate.upgrade_async(settings.database_url)
+    services = build_services(settings, live)
     client = build_image_client(settings, live)
-    job = build_job(services, image_client=client)
+    job = build_job(services, image_client=client, caption_writer=gateway_caption_writer(services))
     try:
         row = await job.run_now()
     finally:
         await client.aclose()
+        await services.gateway.aclose()
         await services.close()
     print("\n".join(describe_row(row)))
     return 0 if row.status == "succeeded" else 1

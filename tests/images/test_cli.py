@@ -103,6 +103,10 @@ async def test_now_and_retry_uploads_against_the_standins(tmp_path: Path) -> Non
         assert row["slot_key"].startswith("manual:") and row["cost_usd"] == pytest.approx(0.042)
         assert row["slack_file_id"] == "F000001" and row["slack_permalink"].endswith("/F000001")
         assert len(image_api.image_requests) == 1 and list(slack_api.uploads.values()) == [TINY_PNG]
+        (caption_request,) = image_api.chat_requests  # Lukas wrote the caption himself, through the chat gateway
+        assert "Write the caption" in caption_request.body["messages"][-1]["content"]
+        (complete,) = slack_api.calls_to("files.completeUploadExternal")
+        assert complete.params["initial_comment"] == image_api.reply
 
         # Slack refuses the channel: the paid image is kept; --retry-uploads posts it once Lukas is invited
         slack_api.channel_errors[CHANNEL] = "not_in_channel"
