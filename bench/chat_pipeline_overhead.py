@@ -19,8 +19,8 @@ from _common import report
 
 from bot.config.live import LiveConfig
 from bot.config.loader import load_config
+from bot.contracts.live import ContractsHolder
 from bot.llm.gateway import ChatResult
-from bot.runtime import ContractsHolder
 from bot.store import migrate
 from bot.store.db import create_engine
 from bot.store.units import UnitRunner

@@ -26,6 +26,7 @@ from bot.chat.service import ChatService
 from bot.chat.tokens import encoding_for
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
+from bot.contracts.live import ContractsHolder
 from bot.errors import DatabaseUnavailableError
 from bot.llm.chain_logic import counting_model
 from bot.llm.gateway import ChatGateway
@@ -51,32 +52,6 @@ class _QuietBoltTokenWarning(logging.Filter):
 
 
 logging.getLogger("slack_bolt.AsyncApp").addFilter(_QuietBoltTokenWarning())
-
-
-class ContractsHolder:
-    """The contract engine for the config in force; rebuilt when config.yml changes.
-
-    The new engine is built while the reload is validated (LiveConfig.add_check), so a bad banned-terms
-    file refuses the reload instead of leaving the old engine behind a new config."""
-
-    def __init__(self, config: LiveConfig) -> None:
-        from bot.contracts import ContractEngine
-
-        self._build = lambda c: ContractEngine.from_config(c.contracts, base_dir=config.base_dir)
-        self._engine = self._build(config.current)
-        self._staged: tuple[LukasConfig, Any] | None = None
-        config.add_check(self._stage)
-        config.on_change(lambda _old, new: self._rebuild(new))
-
-    def _stage(self, config: LukasConfig) -> None:
-        self._staged = (config, self._build(config))  # raises ConfigError for a bad banned-terms file
-
-    def _rebuild(self, config: LukasConfig) -> None:
-        staged, self._staged = self._staged, None
-        self._engine = staged[1] if staged is not None and staged[0] is config else self._build(config)
-
-    def __call__(self) -> Any:
-        return self._engine
 
 
 @dataclass

@@ -150,12 +150,14 @@ class _Services:
     sessions: Any
     slack: Any
     alerter: Any
+    contracts: Any
 
     async def close(self) -> None:
         await self.engine.dispose()
 
 
 async def _services(settings: Any, live: LiveConfig) -> _Services:
+    from bot.contracts.live import ContractsHolder
     from bot.slack.alerts import AdminAlerter
     from bot.slack.client import build_web_client
     from bot.store import migrate
@@ -171,6 +173,7 @@ async def _services(settings: Any, live: LiveConfig) -> _Services:
         sessions=session_factory(engine),
         slack=slack,
         alerter=AdminAlerter(client=slack, config=live),
+        contracts=ContractsHolder(live),
     )
 
 

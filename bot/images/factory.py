@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from bot.config.live import LiveConfig
 from bot.images.client import ImageClient
 from bot.images.job import AlertAdmins, CaptionWriter, WeeklyImageJob
-
-log = logging.getLogger(__name__)
-
-
-def contracts_provider(config: LiveConfig) -> Callable[[], Any]:
-    """A callable returning the contract engine for the config in force, rebuilt after each reload.
-
-    Raises on call when bot.contracts is missing or the contracts config cannot be built: the job then records a
-    failed row instead of sending an unchecked prompt."""
-    cache: dict[str, Any] = {}
-
-    def current() -> Any:
-        if cache.get("version") != config.version:
-            from bot.contracts import ContractEngine
-
-            cache["engine"] = ContractEngine.from_config(config.current.contracts, base_dir=config.base_dir)
-            cache["version"] = config.version
-        return cache["engine"]
-
-    return current
 
 
 def build_image_client(settings: Any, config: LiveConfig) -> ImageClient:
@@ -44,13 +23,13 @@ def build_job(
     image_client: ImageClient | None = None,
     alert_admins: AlertAdmins | None = None,
 ) -> WeeklyImageJob:
-    """A WeeklyImageJob over bot.runtime.Services (settings, config, sessions, slack, alerter)."""
+    """A WeeklyImageJob over bot.runtime.Services (settings, config, sessions, slack, alerter, contracts)."""
     return WeeklyImageJob(
         config=services.config,
         sessions=services.sessions,
         slack=services.slack,
         image_client=image_client or build_image_client(services.settings, services.config),
-        contracts=contracts or getattr(services, "contracts", None) or contracts_provider(services.config),
+        contracts=contracts or services.contracts,
         caption_writer=caption_writer,
         alert_admins=alert_admins or services.alerter.alert,
     )

@@ -227,14 +227,14 @@ class FakeOutcome:
 async def test_banned_prompt_is_rejected_by_the_real_contract_engine(
     make_job: MakeJob, image_api: OpenAIStandIn, sessions, tmp_path: Path
 ) -> None:
-    from bot.images.factory import contracts_provider
+    from bot.contracts.live import ContractsHolder
 
     overrides = {
         "contracts": {"banned_terms": ["kraken"]},
         "images": {"milestones": [{"name": "launch", "date": "2026-11-23", "modifier": "riding a friendly Kraken"}]},
     }
     live = live_config(tmp_path, overrides)
-    row = await (await make_job(config=live, contracts=contracts_provider(live))).run_slot(SLOT)
+    row = await (await make_job(config=live, contracts=ContractsHolder(live))).run_slot(SLOT)
     assert row.status == "rejected"
     assert "banned" in row.error.lower()
     assert "kraken" not in row.error.lower()  # reasons never repeat the banned term
@@ -244,10 +244,10 @@ async def test_banned_prompt_is_rejected_by_the_real_contract_engine(
 
 
 async def test_a_clean_prompt_passes_the_real_contract_engine(make_job: MakeJob, image_api, tmp_path: Path) -> None:
-    from bot.images.factory import contracts_provider
+    from bot.contracts.live import ContractsHolder
 
     live = live_config(tmp_path, {"contracts": {"banned_terms": ["kraken"]}})
-    row = await (await make_job(config=live, contracts=contracts_provider(live))).run_slot(SLOT)
+    row = await (await make_job(config=live, contracts=ContractsHolder(live))).run_slot(SLOT)
     assert row.status == "succeeded"
 
 
