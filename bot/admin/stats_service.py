@@ -16,7 +16,7 @@ from bot.admin import stats_logic
 from bot.admin.stats_logic import SavedStats
 from bot.config.live import LiveConfig
 from bot.contracts import ContractMetricsSnapshot
-from bot.store.models import MetricsSnapshot
+from bot.store.models import MetricsSnapshot, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +27,6 @@ KEEP_FOR = dt.timedelta(days=30)  # snapshots of instances gone this long are de
 def instance_name() -> str:
     """Which Lukas saved a snapshot: host and process id (a container's host name is its id)."""
     return f"{socket.gethostname()}:{os.getpid()}"[:128]
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -59,7 +55,7 @@ class MetricsRecorder:
 
     async def save(self) -> None:
         """Replace this instance's row with the metrics as they are now (one short transaction)."""
-        now = _utcnow()
+        now = utcnow()
         payload = stats_logic.encode(contracts=self._contracts(), breakers=self._breakers())
         async with self._sessions() as session:
             await session.execute(delete(MetricsSnapshot).where(MetricsSnapshot.instance_id == self.instance_id))

@@ -20,6 +20,7 @@ from bot.config.live import LiveConfig
 from bot.images import repo
 from bot.images.caption_logic import alt_text_for, filename_for, title_for
 from bot.images.posting import post_image
+from bot.images.retry_logic import short
 from bot.images.slots_logic import local_day
 from bot.images.themes_logic import ImagePlan, season_for
 from bot.store.models import GeneratedImage
@@ -32,12 +33,6 @@ Now = Callable[[], dt.datetime]
 
 UPLOAD_STALE = dt.timedelta(minutes=30)  # an 'uploading' row older than this belongs to a run that died
 RETRY_HINT = "it will be posted at the next run, or now with `lukas image --retry-uploads`"
-
-
-def short(text: object, limit: int = 500) -> str:
-    """One line, cut to `limit`: exception texts go into log lines and the row's error column."""
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 async def safe_change(

@@ -26,8 +26,9 @@ from bot.errors import ImageGenerationError
 from bot.images import repo
 from bot.images.caption_logic import template_caption
 from bot.images.cost_logic import budget_allows, budget_reason, image_cost, missing_price_reason, price_for
-from bot.images.delivery import ImageDelivery, safe_change, short
+from bot.images.delivery import ImageDelivery, safe_change
 from bot.images.generation import ImageAPI, Sleep, image_bytes, request_image
+from bot.images.retry_logic import short
 from bot.images.slots_logic import (
     SCHEDULER_SLACK,
     due_slot,
@@ -38,7 +39,7 @@ from bot.images.slots_logic import (
     slot_key,
 )
 from bot.images.themes_logic import ImagePlan, basic_prompt_problems, plan_for_date
-from bot.store.models import GeneratedImage
+from bot.store.models import GeneratedImage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,6 @@ ContractsProvider = Callable[[], Any]
 RUN_STALE = dt.timedelta(hours=1)  # a 'pending' row without an image older than this was interrupted
 CAPTION_TIMEOUT_SECONDS = 30.0
 CAPTION_MAX_CHARS = 2000
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ class WeeklyImageJob:
         contracts: ContractsProvider | None = None,
         caption_writer: CaptionWriter | None = None,
         alert_admins: AlertAdmins | None = None,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -179,7 +176,9 @@ class WeeklyImageJob:
             )
         except Exception as exc:
             log.error("weekly image %s: not run, the database is unavailable: %s", key, short(exc, 300))
-            return GeneratedImage(slot_key=key, status="failed", error=f"database unavailable: {short(exc)}"), False
+            return GeneratedImage(
+                slot_key=key, status="failed", error=f"database unavailable: {short(exc, 500)}"
+            ), False
         if row is None:
             log.info("weekly image %s: already claimed by another run or replica; not generating again", key)
             existing = await self._safe_by_key(key)

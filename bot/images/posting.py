@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.client import slack_error
+
 log = logging.getLogger(__name__)
 
 # Slack errors an admin has to fix, with what to do about them.
@@ -55,7 +57,7 @@ async def post_image(
             initial_comment=caption,
         )
     except SlackApiError as exc:
-        error = str(exc.response.get("error") or "unknown_error")
+        error = slack_error(exc)
         hint = _HINTS.get(error)
         reason = f"{error} ({hint})" if hint else error
         return ChannelResult(channel, False, reason=reason, admin_must_act=hint is not None)

@@ -31,7 +31,8 @@ class Failure:
     retry_after: float | None = None
 
 
-def _short(text: object, limit: int = 300) -> str:
+def short(text: object, limit: int = 300) -> str:
+    """One line, cut to `limit`: exception texts go into log lines and a row's error column."""
     line = " ".join(str(text or "").split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
@@ -67,8 +68,8 @@ def _headers(exc: openai.APIStatusError) -> Mapping[str, str] | None:
 def _api_message(exc: openai.APIError) -> str:
     body = exc.body
     if isinstance(body, Mapping) and body.get("message"):
-        return _short(body["message"])
-    return _short(exc.message)
+        return short(body["message"])
+    return short(exc.message)
 
 
 def classify(exc: BaseException) -> Failure:
@@ -79,7 +80,7 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, openai.APITimeoutError):
         return Failure("timeout", True, "the image API did not answer in time (images.request_timeout_seconds)")
     if isinstance(exc, openai.APIConnectionError):
-        return Failure("connection", True, f"cannot reach the image API: {_short(exc.__cause__ or exc.message)}")
+        return Failure("connection", True, f"cannot reach the image API: {short(exc.__cause__ or exc.message)}")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         code = (exc.code or "").lower()
@@ -112,8 +113,8 @@ def classify(exc: BaseException) -> Failure:
             alert=True,
         )
     if isinstance(exc, openai.APIResponseValidationError | openai.APIError):
-        return Failure("bad_response", False, f"the image API sent an unreadable answer: {_short(exc)}")
-    return Failure("error", False, f"image request failed: {type(exc).__name__}: {_short(exc)}")
+        return Failure("bad_response", False, f"the image API sent an unreadable answer: {short(exc)}")
+    return Failure("error", False, f"image request failed: {type(exc).__name__}: {short(exc)}")
 
 
 def exponential_wait(*, policy: RetryPolicy, attempt: int, jitter: float = 0.0) -> float:
