@@ -10,13 +10,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.contracts.metrics import percentile as nearest_rank  # noqa: E402
+
 
 def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
+    """Nearest-rank percentile (the contract metrics' own), NaN for no values."""
+    value = nearest_rank(sorted(values), pct / 100)
+    return float("nan") if value is None else value
 
 
 def report(name: str, values_ms: list[float]) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +19,7 @@ import aiohttp
 import psutil
 
 from tests.harness import SIGNING_SECRET, write_config
-from tests.helpers import postgres_database
+from tests.helpers import free_port, postgres_database
 from tests.standins.openai_api import OpenAIStandIn
 from tests.standins.slack_api import SlackStandIn
 
@@ -36,12 +35,6 @@ def fresh_database(url: str | None, workdir: Path) -> Iterator[str]:
             yield fresh
     else:
         yield url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
