@@ -83,6 +83,11 @@ class Message(Base):
     reply_claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set when the person edits the message in Slack (content then holds the new text).
+    edited_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # Set when the text is erased (deleted in Slack, forgotten on request, past retention): content is ''
+    # and the row stays only for the ledger; erased messages never reach a model again.
+    erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
