@@ -1,7 +1,7 @@
 """Package discovery for setuptools; everything else is in pyproject.toml.
 
 Every package under bot/ ships (found, not listed, so a new subpackage cannot be left out of a wheel by
-accident; data-only folders such as bot/chat/tiktoken_files count as packages), plus the top-level migrations/
+accident; data-only folders such as bot/tokens/tiktoken_files count as packages), plus the top-level migrations/
 folder, which installs as bot.migrations.
 """
 

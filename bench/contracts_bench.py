@@ -17,11 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.chat.tokens import count_message  # noqa: E402
-from bot.chat.trimming_logic import PromptMessage  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.config.contracts_schema import ChatInputSpec  # noqa: E402
 from bot.contracts import ChatCandidate, ContractEngine, ContractMetrics, render_metrics  # noqa: E402
+from bot.tokens.counting import count_message  # noqa: E402
+from bot.tokens.trimming_logic import PromptMessage  # noqa: E402
 
 MODEL = "gpt-4.1-mini"
 SENTENCES = [

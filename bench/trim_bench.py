@@ -11,8 +11,8 @@ import time
 
 from _common import report
 
-from bot.chat.tokens import count_message, count_text, truncate_text
-from bot.chat.trimming_logic import PromptMessage, fit_to_budget
+from bot.tokens.counting import count_message, count_text, truncate_text
+from bot.tokens.trimming_logic import PromptMessage, fit_to_budget
 
 MODEL = "gpt-4.1-mini"
 

@@ -23,7 +23,6 @@ from bot.admin.reload_service import ConfigWatcher
 from bot.admin.service import AdminCommands
 from bot.admin.stats_service import MetricsRecorder
 from bot.chat.service import ChatService
-from bot.chat.tokens import encoding_for
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.contracts.live import ContractsHolder
@@ -40,6 +39,7 @@ from bot.slack.server import build_web_app, start_http
 from bot.store import migrate
 from bot.store.db import create_engine, ping, session_factory
 from bot.store.units import UnitRunner
+from bot.tokens.counting import encoding_for
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.chat.trimming_logic import PromptMessage
+from bot.tokens.trimming_logic import PromptMessage
 
 NAMES_NOTE = (
     "\n\nIn this conversation each person's message starts with their name and a colon, so you know who "

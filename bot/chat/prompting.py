@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.chat import tokens
-from bot.chat.trimming_logic import PromptMessage, fit_to_budget, prompt_tokens
 from bot.config.live import LiveConfig
 from bot.llm.chain_logic import counting_model
+from bot.tokens import counting as tokens
+from bot.tokens.trimming_logic import PromptMessage, fit_to_budget, prompt_tokens
 
 log = logging.getLogger(__name__)
 ContractsProvider = Callable[[], Any]

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from bot.chat.tokens import count_message
-from bot.chat.trimming_logic import PromptMessage
+from bot.tokens.counting import count_message
+from bot.tokens.trimming_logic import PromptMessage
 
 
 class Verdict(StrEnum):
@@ -141,7 +141,7 @@ def message_text(message: PromptMessage) -> str:
 
 
 def with_text(message: PromptMessage, text: str, *, candidate: ChatCandidate) -> PromptMessage:
-    """The message with new text and its token count redone by the one counter (bot.chat.tokens)."""
+    """The message with new text and its token count redone by the one counter (bot.tokens.counting)."""
     tokens = count_message(text, model=candidate.model, default_encoding=candidate.default_encoding, name=message.name)
     return replace(message, content=text, tokens=tokens)
 

@@ -12,8 +12,6 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from bot.chat.tokens import count_text, truncate_text
-from bot.chat.trimming_logic import fit_to_budget, prompt_tokens
 from bot.config.contracts_schema import (
     CHAT_INPUT,
     BannedTermsSettings,
@@ -33,6 +31,8 @@ from bot.contracts.base import (
 )
 from bot.contracts.normalise import BannedTermMatcher
 from bot.contracts.secrets import find_secrets, redact
+from bot.tokens.counting import count_text, truncate_text
+from bot.tokens.trimming_logic import fit_to_budget, prompt_tokens
 
 _SENTENCE_END = re.compile(r"(?:[.!?…。！？]+[\"'”’)\]]*(?=\s|$))|\n")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bot.breaker import CLOSED, OPEN, Breaker
 from bot.config.contracts_schema import CHAT_INPUT, CHAT_OUTPUT, IMAGE_PROMPT, ContractBreakerConfig, ContractsConfig
 from bot.contracts.base import (
     ChatCandidate,
@@ -25,9 +26,10 @@ from bot.contracts.base import (
     content_text,
 )
 from bot.contracts.builtins import build_contract
-from bot.contracts.metrics import DEFAULT_METRICS, PARTIAL_STAGE, ContractMetrics, ContractMetricsSnapshot, Gate
+from bot.contracts.metrics import DEFAULT_METRICS, PARTIAL_STAGE, ContractMetrics, ContractMetricsSnapshot
 from bot.contracts.normalise import BannedTermMatcher
 from bot.contracts.terms import load_banned_terms
+from bot.errors import BreakerOpen
 
 logger = logging.getLogger("bot.contracts")
 
@@ -127,7 +129,7 @@ class ContractEngine:
         return self._guarded(IMAGE_PROMPT, self._stages[IMAGE_PROMPT], _as_text(prompt))
 
     def metrics(self) -> ContractMetricsSnapshot:
-        return self._metrics.snapshot(now=self._clock())
+        return self._metrics.snapshot()
 
     def _guarded(
         self, stage: str, slots: tuple[ContractSlot, ...], value: Any, *, partial: bool = False
@@ -147,23 +149,35 @@ class ContractEngine:
         for slot in slots:
             contract = slot.contract
             key = f"{stage}/{contract.name}"
-            gate = self._metrics.gate(key, now=self._clock())
-            if gate is Gate.SKIP:
-                continue
+            breaker = self._metrics.breaker(
+                key,
+                threshold=self._breaker.error_threshold,
+                cooldown=self._breaker.cooldown_seconds,
+                clock=self._clock,
+                on_change=_log_breaker_change,
+            )
             auto_fix = slot.auto_fix and not partial
             began = time.perf_counter()
             try:
-                finding = contract.check(value, auto_fix=auto_fix)
-                if not isinstance(finding, Finding) or (finding.verdict is Verdict.FIXED and finding.value is None):
-                    raise TypeError(f"{contract.name}.check returned {finding!r}, not a Finding")
-            except Exception:
-                self._on_error(key, seconds=time.perf_counter() - began)
+                with breaker.calling():
+                    finding = contract.check(value, auto_fix=auto_fix)
+                    if not isinstance(finding, Finding) or (
+                        finding.verdict is Verdict.FIXED and finding.value is None
+                    ):
+                        raise TypeError(f"{contract.name}.check returned {finding!r}, not a Finding")
+            except BreakerOpen as exc:
+                if exc.tripped_by is None:  # open: skipped, not even called
+                    self._metrics.record_skip(key)
+                else:
+                    self._on_error(key, seconds=time.perf_counter() - began, error=exc.tripped_by)
+                continue
+            except Exception as exc:
+                self._on_error(key, seconds=time.perf_counter() - began, error=exc)
                 continue
             verdict, reason = finding.verdict, finding.reason
             if verdict is Verdict.FIXED and not auto_fix:
                 verdict, reason = Verdict.VIOLATION, f"{reason} (auto-fix is off)"
-            if self._metrics.record(key, verdict=verdict, seconds=time.perf_counter() - began):
-                logger.info("contract %s works again; its breaker is closed", key)
+            self._metrics.record(key, verdict=verdict, seconds=time.perf_counter() - began)
             if verdict is Verdict.PASS:
                 continue
             reasons.append(f"{contract.name}: {reason}")
@@ -179,19 +193,20 @@ class ContractEngine:
         self._metrics.record_check(stage, verdict=outcome.verdict, seconds=time.perf_counter() - started)
         return outcome
 
-    def _on_error(self, key: str, *, seconds: float) -> None:
-        logger.error("contract %s raised; treating it as passed for this check", key, exc_info=True)
-        tripped = self._metrics.record_error(
-            key,
-            seconds=seconds,
-            now=self._clock(),
-            threshold=self._breaker.error_threshold,
-            cooldown=self._breaker.cooldown_seconds,
+    def _on_error(self, key: str, *, seconds: float, error: BaseException) -> None:
+        logger.error(
+            "contract %s raised; treating it as passed for this check", key, exc_info=(type(error), error, None)
         )
-        if tripped:
-            logger.critical(
-                "CONTRACT BREAKER OPEN: %s keeps raising; it is SKIPPED for %.0fs. "
-                "Fix it or its config: until then its check does not run.",
-                key,
-                self._breaker.cooldown_seconds,
-            )
+        self._metrics.record_error(key, seconds=seconds)
+
+
+def _log_breaker_change(breaker: Breaker, old: str, new: str) -> None:
+    if new == OPEN:
+        logger.critical(
+            "CONTRACT BREAKER OPEN: %s keeps raising; it is SKIPPED for %.0fs. "
+            "Fix it or its config: until then its check does not run.",
+            breaker.name,
+            breaker.reset_seconds,
+        )
+    elif new == CLOSED:
+        logger.info("contract %s works again; its breaker is closed", breaker.name)

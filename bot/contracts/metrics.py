@@ -2,7 +2,7 @@
 
 Everything is keyed by "stage/contract" (e.g. "chat_input/banned_terms"): one contract can run in several
 stages and misbehave in only one. `DEFAULT_METRICS` is the process-wide registry that engines share
-unless a test passes its own.
+unless a test passes its own. Each contract's breaker is the shared one (bot.breaker), counting only raises.
 """
 
 from __future__ import annotations
@@ -10,19 +10,14 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 
+from bot.breaker import OPEN, Breaker, StateChange
 from bot.contracts.base import Verdict
 
 LATENCY_WINDOW = 2048  # recent runs kept per contract for p50/p99
 PARTIAL_STAGE = "reply_partial"  # streaming prefix checks: counted, but kept out of the overall rates
-
-
-class Gate(Enum):
-    RUN = "run"
-    TRIAL = "trial"  # first run after a cool-down: a success closes the breaker, an error re-opens it
-    SKIP = "skip"
 
 
 @dataclass
@@ -32,10 +27,7 @@ class _ContractState:
     fixes: int = 0
     errors: int = 0
     skipped: int = 0
-    activations: int = 0
-    consecutive_errors: int = 0
-    open_until: float | None = None
-    trial: bool = False
+    breaker: Breaker | None = None
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
 
 
@@ -111,23 +103,25 @@ class ContractMetrics:
             state = self._contracts.setdefault(key, _ContractState())
         return state
 
-    def gate(self, key: str, *, now: float) -> Gate:
-        """May the contract run now? Opens the trial run once the cool-down is over."""
+    def breaker(
+        self, key: str, *, threshold: int, cooldown: float, clock: Callable[[], float], on_change: StateChange
+    ) -> Breaker:
+        """The contract's breaker (kept across reloads; settings follow the config in force)."""
         state = self._state(key)
-        if state.open_until is None:
-            return Gate.RUN
         with self._lock:
-            if state.open_until is None:
-                return Gate.RUN
-            if now < state.open_until:
-                state.skipped += 1
-                return Gate.SKIP
-            state.open_until = None
-            state.trial = True
-            return Gate.TRIAL
+            if state.breaker is None:
+                state.breaker = Breaker(
+                    name=key, fail_max=threshold, reset_seconds=cooldown, clock=clock, on_change=on_change
+                )
+            else:
+                state.breaker.configure(fail_max=threshold, reset_seconds=cooldown)
+            return state.breaker
 
-    def record(self, key: str, *, verdict: Verdict, seconds: float) -> bool:
-        """Count a finished run; True if this run closed the breaker after a cool-down."""
+    def record_skip(self, key: str) -> None:
+        with self._lock:
+            self._state(key).skipped += 1
+
+    def record(self, key: str, *, verdict: Verdict, seconds: float) -> None:
         state = self._state(key)
         with self._lock:
             state.validations += 1
@@ -135,26 +129,14 @@ class ContractMetrics:
                 state.violations += 1
             elif verdict is Verdict.FIXED:
                 state.fixes += 1
-            state.consecutive_errors = 0
             state.latencies.append(seconds)
-            recovered, state.trial = state.trial, False
-            return recovered
 
-    def record_error(self, key: str, *, seconds: float, now: float, threshold: int, cooldown: float) -> bool:
-        """Count a raise; True if it tripped the breaker (threshold errors in a row, or a failed trial run)."""
+    def record_error(self, key: str, *, seconds: float) -> None:
         state = self._state(key)
         with self._lock:
             state.validations += 1
             state.errors += 1
-            state.consecutive_errors += 1
             state.latencies.append(seconds)
-            if not state.trial and state.consecutive_errors < threshold:
-                return False
-            state.open_until = now + cooldown
-            state.activations += 1
-            state.consecutive_errors = 0
-            state.trial = False
-            return True
 
     def record_check(self, stage: str, *, verdict: Verdict, seconds: float) -> None:
         with self._lock:
@@ -173,9 +155,9 @@ class ContractMetrics:
             self._contracts.clear()
             self._stages.clear()
 
-    def snapshot(self, *, now: float) -> ContractMetricsSnapshot:
+    def snapshot(self) -> ContractMetricsSnapshot:
         with self._lock:
-            contracts = [_contract_stats(key, state, now) for key, state in sorted(self._contracts.items())]
+            contracts = [_contract_stats(key, state) for key, state in sorted(self._contracts.items())]
             stages = [_stage_stats(name, state) for name, state in sorted(self._stages.items())]
         counted = [stats for stats in stages if stats.stage != PARTIAL_STAGE]
         checks = sum(stats.checks for stats in counted)
@@ -198,9 +180,10 @@ def _ms(values: deque[float]) -> tuple[float | None, float | None]:
     return (p50 * 1000 if p50 is not None else None, p99 * 1000 if p99 is not None else None)
 
 
-def _contract_stats(key: str, state: _ContractState, now: float) -> ContractStats:
+def _contract_stats(key: str, state: _ContractState) -> ContractStats:
     p50, p99 = _ms(state.latencies)
-    is_open = state.open_until is not None and now < state.open_until
+    breaker = state.breaker
+    seconds_left = breaker.seconds_left() if breaker is not None and breaker.state == OPEN else 0.0
     return ContractStats(
         key=key,
         validations=state.validations,
@@ -208,9 +191,9 @@ def _contract_stats(key: str, state: _ContractState, now: float) -> ContractStat
         fixes=state.fixes,
         errors=state.errors,
         skipped=state.skipped,
-        breaker_activations=state.activations,
-        breaker_open=is_open,
-        breaker_seconds_left=max(state.open_until - now, 0.0) if is_open and state.open_until else 0.0,
+        breaker_activations=breaker.activations if breaker is not None else 0,
+        breaker_open=seconds_left > 0,
+        breaker_seconds_left=seconds_left,
         p50_ms=p50,
         p99_ms=p99,
     )

@@ -23,18 +23,18 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from bot.chat import tokens
+from bot.breaker import OPEN, Breaker
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.errors import BreakerOpen, IncompleteStream, LukasError
 from bot.llm import retry_logic as outcomes
-from bot.llm.breaker import ModelBreaker
 from bot.llm.chain_logic import ProviderSpec, fits_window, next_index, resolve_chain
 from bot.llm.clients import ClientPool
 from bot.llm.cost_logic import cost_at
 from bot.llm.rate_limit import SlidingWindowLimiter
 from bot.llm.results import ChatResult, ProviderCall
 from bot.llm.stream_reader import DeltaSink, Reading, read_stream
+from bot.tokens import counting as tokens
 
 __all__ = ["ChatGateway", "ChatResult", "DeltaSink", "ProviderCall"]
 
@@ -64,6 +64,18 @@ class _Link:
     stopped: bool = False
 
 
+
+def _log_breaker_change(breaker: Breaker, old: str, new: str) -> None:
+    if new == OPEN:
+        log.error(
+            "circuit breaker %s: %s -> open; answering with fallback lines for %ss",
+            breaker.name,
+            old,
+            f"{breaker.reset_seconds:g}",
+        )
+    else:
+        log.warning("circuit breaker %s: %s -> %s", breaker.name, old, new)
+
 class ChatGateway:
     def __init__(
         self,
@@ -81,7 +93,7 @@ class ChatGateway:
         self.rate_window_seconds = 60.0  # what "per minute" means for the rate limits (tests shorten it)
         self._rng = rng or random.Random()
         self._clients = ClientPool(api_keys=api_keys)
-        self._breakers: dict[str, ModelBreaker] = {}
+        self._breakers: dict[str, Breaker] = {}
         self._limiters: dict[str, SlidingWindowLimiter] = {}
         self._chain: tuple[LukasConfig | None, tuple[ProviderSpec, ...]] = (None, ())
         self._unpriced_warned: set[str] = set()
@@ -94,14 +106,15 @@ class ChatGateway:
         return self._chain[1]
 
     # ----- breakers: one per name:model, so a new model starts with a fresh breaker
-    def breaker(self, spec: ProviderSpec) -> ModelBreaker:
+    def breaker(self, spec: ProviderSpec) -> Breaker:
         breaker = self._breakers.get(spec.key)
         if breaker is None:
-            breaker = ModelBreaker(
+            breaker = Breaker(
                 name=spec.key,
                 fail_max=spec.fail_max,
                 reset_seconds=spec.reset_seconds,
                 ignore=_not_counted,
+                on_change=_log_breaker_change,
             )
             self._breakers[spec.key] = breaker
         else:

@@ -140,7 +140,7 @@ def test_saved_stats_round_trip_and_render() -> None:
     metrics = ContractMetrics()
     metrics.record("chat_input/banned_terms", verdict=Verdict.VIOLATION, seconds=0.001)
     metrics.record_check("chat_input", verdict=Verdict.VIOLATION, seconds=0.001)
-    snapshot = metrics.snapshot(now=0.0)
+    snapshot = metrics.snapshot()
     payload = stats_logic.encode(contracts=snapshot, breakers={"openai:gpt-4.1-mini": "open"})
     taken = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
     saved = stats_logic.decode(payload, instance_id="host:1", version="0.1.0", started_at=taken, taken_at=taken)

@@ -185,7 +185,7 @@ async def test_lukas_stats_prints_what_the_running_bot_saved(
     recorder = MetricsRecorder(
         sessions=session_factory(engine),
         config=live,
-        contracts=lambda: metrics.snapshot(now=0.0),
+        contracts=lambda: metrics.snapshot(),
         breakers=lambda: {"openai:gpt-4.1-mini": "open"},
         version="9.9.9",
         started_at=dt.datetime.now(dt.UTC),

@@ -141,7 +141,7 @@ async def test_trimming_keeps_the_newest_message_within_budget(tmp_path: Path, d
         huge = "honey " * 5000
         await h.send(message_event(text=huge))
         await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 7)
-        from bot.chat.tokens import count_message
+        from bot.tokens.counting import count_message
 
         for request in h.llm.chat_requests:
             messages = request.body["messages"]

@@ -6,15 +6,15 @@ import random
 
 import pytest
 
-from bot.chat import tokens
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
 from bot.chat.history_logic import StoredMessage, build_prompt, select_window
-from bot.chat.trimming_logic import PromptMessage, fit_to_budget, prompt_tokens
 from bot.config.schema import ModelPrice, RetryPolicy
 from bot.llm.cost_logic import chat_cost
 from bot.llm.fallbacks import pick_line
 from bot.llm.retry_logic import backoff_seconds
 from bot.slack.format_logic import split_message
+from bot.tokens import counting as tokens
+from bot.tokens.trimming_logic import PromptMessage, fit_to_budget, prompt_tokens
 
 BOT = {"bot_user_id": "UBOT", "bot_id": "BBOT", "event_id": "Ev1", "team_id": "T1"}
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from bot.chat.tokens import count_message
-from bot.chat.trimming_logic import PromptMessage
 from bot.config.contracts_schema import ContractsConfig
 from bot.contracts import ChatCandidate, ContractEngine, ContractMetrics
+from bot.tokens.counting import count_message
+from bot.tokens.trimming_logic import PromptMessage
 
 MODEL = "gpt-4.1-mini"
 

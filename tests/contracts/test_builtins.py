@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from bot.chat.tokens import count_message, count_text, truncate_text
-from bot.chat.trimming_logic import PromptMessage, fit_to_budget, prompt_tokens
 from bot.contracts import Verdict
 from bot.contracts.builtins import trim_at_sentence, trim_at_word
+from bot.tokens.counting import count_message, count_text, truncate_text
+from bot.tokens.trimming_logic import PromptMessage, fit_to_budget, prompt_tokens
 from tests.contracts.conftest import MODEL, candidate, message
 
 

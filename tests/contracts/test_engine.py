@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from bot.chat.trimming_logic import PromptMessage
 from bot.config.contracts_schema import ContractBreakerConfig
 from bot.contracts import (
     ChatCandidate,
@@ -20,6 +19,7 @@ from bot.contracts import (
     Verdict,
     render_metrics,
 )
+from bot.tokens.trimming_logic import PromptMessage
 from tests.contracts.conftest import MODEL, FakeClock, candidate
 
 
@@ -90,7 +90,7 @@ def test_first_violation_stops_the_run_and_keeps_earlier_fixes(metrics, clock) -
     assert outcome.contract == "refuses"
     assert outcome.value == "xa"
     assert outcome.reasons == ["append_a: appended a", "refuses: always no"]
-    assert metrics.snapshot(now=0).contract("chat_output/append_z") is None
+    assert metrics.snapshot().contract("chat_output/append_z") is None
 
 
 def test_auto_fix_off_per_contract(metrics, clock) -> None:
@@ -372,7 +372,7 @@ def test_default_metrics_are_shared_between_engines() -> None:
     from bot.contracts import DEFAULT_METRICS
 
     first, second = ContractEngine(chat_output=[Refuses()]), ContractEngine(chat_output=[Refuses()])
-    before = DEFAULT_METRICS.snapshot(now=0).contract("chat_output/refuses")
+    before = DEFAULT_METRICS.snapshot().contract("chat_output/refuses")
     first.check_reply("x")
     second.check_reply("x")
     after = second.metrics().contract("chat_output/refuses")

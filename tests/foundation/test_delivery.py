@@ -174,4 +174,4 @@ def test_package_data_is_declared() -> None:
     versions = resources.files("bot.migrations") / "versions"
     assert any(entry.name.endswith(".py") and entry.name[0].isdigit() for entry in versions.iterdir())
     assert (resources.files("bot.migrations") / "script.py.mako").is_file()
-    assert (resources.files("bot.chat") / "tiktoken_files").is_dir()
+    assert (resources.files("bot.tokens") / "tiktoken_files").is_dir()

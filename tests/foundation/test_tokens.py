@@ -31,7 +31,7 @@ OFFLINE_SCRIPT = textwrap.dedent(
     socket.create_connection = no_network
     socket.getaddrinfo = no_network
 
-    from bot.chat import tokens
+    from bot.tokens import counting as tokens
 
     counts = {
         "gpt-4.1-mini": tokens.count_text("Hello world", model="gpt-4.1-mini"),
@@ -58,9 +58,9 @@ def run_offline(env: dict[str, str]) -> dict:
 
 
 def test_encodings_ship_inside_the_package() -> None:
-    shipped = resources.files("bot.chat") / "tiktoken_files"
+    shipped = resources.files("bot.tokens") / "tiktoken_files"
     for name, blob in ENCODING_FILES.items():
-        assert (shipped / blob).is_file(), f"{name} is missing from bot/chat/tiktoken_files"
+        assert (shipped / blob).is_file(), f"{name} is missing from bot/tokens/tiktoken_files"
 
 
 def test_counts_tokens_with_the_network_blocked(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_counts_tokens_with_the_network_blocked(tmp_path: Path) -> None:
     env.pop("DATA_GYM_CACHE_DIR", None)
     out = run_offline(env)
 
-    from bot.chat.tokens import SHIPPED_ENCODINGS_DIR
+    from bot.tokens.counting import SHIPPED_ENCODINGS_DIR
 
     assert out["cache_dir"] == str(SHIPPED_ENCODINGS_DIR)  # use_shipped_encodings() pointed tiktoken at them
     counts = out["counts"]
@@ -89,7 +89,7 @@ def test_counts_tokens_with_the_network_blocked(tmp_path: Path) -> None:
 
 def test_an_admins_own_cache_dir_is_respected(tmp_path: Path) -> None:
     """When TIKTOKEN_CACHE_DIR is set, Lukas leaves it alone (here it holds a copy of the shipped files)."""
-    from bot.chat.tokens import SHIPPED_ENCODINGS_DIR
+    from bot.tokens.counting import SHIPPED_ENCODINGS_DIR
 
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -103,7 +103,7 @@ def test_an_admins_own_cache_dir_is_respected(tmp_path: Path) -> None:
 def test_in_process_counting_and_truncation(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
-    from bot.chat import tokens
+    from bot.tokens import counting as tokens
 
     def no_network(*_args: object, **_kwargs: object) -> None:
         raise OSError("network is blocked in this test")

@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from bot.chat.tokens import encoding_for
+from bot.tokens.counting import encoding_for
 from tests.harness import envelope, message_event, running_lukas, sign
 
 

@@ -1,6 +1,6 @@
 """Fit a conversation into the model's token budget. Pure: counts come in, a trimmed prompt goes out.
 
-Counts are per message with the cookbook's overhead already included (bot.chat.tokens.count_message),
+Counts are per message with the cookbook's overhead already included (bot.tokens.counting.count_message),
 stored once per message in the database, so trimming never re-tokenises history.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from bot.chat.tokens import REPLY_PRIMING_TOKENS, TOKENS_PER_MESSAGE, TOKENS_PER_NAME
+from bot.tokens.counting import REPLY_PRIMING_TOKENS, TOKENS_PER_MESSAGE, TOKENS_PER_NAME
 
 
 @dataclass(frozen=True)
