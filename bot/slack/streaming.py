@@ -25,10 +25,10 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.stream_logic import flush_delay, plan_finish, visible_prefix
 from bot.config.providers_schema import StreamingConfig
 from bot.slack.client import slack_error
 from bot.slack.replies import post_reply
+from bot.slack.stream_logic import flush_delay, plan_finish, visible_prefix
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.chat.stream_logic import Finish, flush_delay, plan_finish, visible_prefix
 from bot.config.loader import parse_config, summarize
 from bot.errors import ConfigError
 from bot.llm import retry_logic as outcomes
 from bot.llm.chain_logic import counting_model, fits_window, next_index, resolve_chain, worst_case_seconds
+from bot.slack.stream_logic import Finish, flush_delay, plan_finish, visible_prefix
 from tests.harness import REPO_CONFIG, message_event, running_lukas
 from tests.providers.standins import chain, provider
 from tests.standins.openai_api import LLMFault, OpenAIStandIn
