@@ -71,3 +71,7 @@ class ImageGenerationError(LukasError):
 
 class SlackDeliveryError(LukasError):
     """Slack refused or failed a call after our own retries."""
+
+
+class LeaseLost(LukasError):
+    """This Lukas no longer holds the lease on an answer (another replica took it over): stop without posting."""

@@ -87,7 +87,11 @@ def provider_api_keys(settings: Settings) -> dict[str, str]:
 def build_services(settings: Settings, config: LiveConfig) -> Services:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    slack = build_web_client(token=settings.bot_token, api_url=settings.slack_api_url)
+    slack = build_web_client(
+        token=settings.bot_token,
+        api_url=settings.slack_api_url,
+        max_retry_after=lambda: config.current.replicas.slack_max_retry_after_seconds,
+    )
     alerter = AdminAlerter(client=slack, config=config)
     contracts = ContractsHolder(config)
     gateway = ChatGateway(config=config, api_keys=provider_api_keys(settings), alert_admins=alerter.alert)
@@ -177,6 +181,7 @@ class Lukas:
         if self.services.slack.session is None:
             # One keep-alive connection pool for every Web API call, instead of a new session per call.
             self.services.slack.session = aiohttp.ClientSession()
+        self._background.append(asyncio.create_task(self.services.chat.keeper.run(), name="lease-keeper"))
         self._background.append(asyncio.create_task(self.services.chat.run_sweeper(), name="chat-sweeper"))
         self.images.start()
         self._background.append(asyncio.create_task(self.watcher.run(), name="config-watcher"))
@@ -194,14 +199,24 @@ class Lukas:
         log.info("Lukas is listening on http://%s:%s/slack/events (health: /healthz)", host, bound)
         return int(bound)
 
-    async def stop(self, *, drain_seconds: float = 10.0) -> None:
-        """Stop taking events, let answers in progress finish (unfinished ones resume at the next start)."""
+    async def stop(self, *, drain_seconds: float | None = None) -> None:
+        """Stop taking events, let answers in progress finish for the grace period, then hand the unfinished ones
+        back (their leases expire at once: another replica, or the next start, answers them with the model) before
+        any client is closed. Answers already posting finish; none is turned into a fallback by the shutdown."""
         if self._socket_handler is not None:
             with contextlib.suppress(Exception):
                 await self._socket_handler.close_async()
         if self._http is not None:
             await self._http.shutdown()
-        await self.services.chat.drain(drain_seconds)
+        replicas = self.config.current.replicas
+        grace = replicas.shutdown_grace_seconds if drain_seconds is None else drain_seconds
+        try:
+            await self.services.chat.shutdown(grace=grace, posting_grace=replicas.posting_grace_seconds)
+        except Exception as exc:  # the leases then simply run out: another replica still takes them over
+            log.warning(
+                "could not hand unfinished answers back (%s); they are taken over when their leases expire",
+                type(exc).__name__,
+            )
         await self.services.gateway.aclose()
         self.images.stop()
         await self.admin.close()

@@ -231,7 +231,9 @@ async def running_lukas(
     slack: SlackStandIn | None = None,
     llm: OpenAIStandIn | None = None,
     migrate_first: bool = True,
+    stop_grace: float | None = 5,
 ) -> AsyncIterator[Harness]:
+    """`stop_grace`: how long answers in progress get at the end (None: config.yml's replicas.shutdown_grace)."""
     async with (
         SlackStandIn() if slack is None else _noop(slack) as slack_api,
         OpenAIStandIn() if llm is None else _noop(llm) as llm_api,
@@ -265,7 +267,7 @@ async def running_lukas(
             try:
                 yield harness
             finally:
-                await lukas.stop(drain_seconds=5)
+                await lukas.stop(drain_seconds=stop_grace)
 
 
 @asynccontextmanager

@@ -6,14 +6,21 @@ answer:  claim -> names -> history -> trim -> input contracts -> thinking status
 streamed (streaming.enabled): the reply grows in Slack as the model writes it, each prefix checked first;
          posting is marked before the first words show, and the final text (or a fallback line) replaces it
 Any failure becomes an in-character fallback; the person's message is already safe in the database.
+
+Replicas: the claim is a lease (bot.store.leases) renewed by this instance's LeaseKeeper while the answer runs.
+Marking `posting`, each post to Slack and recording the reply all require still holding it; a writer that lost it
+stops without posting (LeaseLost). The sweeper takes over expired leases; a `posting` one is first looked for in
+Slack (the reply's metadata names the question). At shutdown unfinished answers are handed back, not failed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
+import os
 import random
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -24,19 +31,19 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from bot.chat import history_logic
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
+from bot.chat.lease_keeper import LeaseKeeper
 from bot.chat.ledger_logic import ledger_rows
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
 from bot.config.live import LiveConfig
-from bot.errors import SlackDeliveryError
-from bot.llm.chain_logic import resolve_chain, worst_case_seconds
+from bot.errors import LeaseLost, SlackDeliveryError
 from bot.llm.fallbacks import pick_line
 from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
 from bot.slack.assistant import ThinkingStatus
-from bot.slack.replies import UserNames, post_reply
+from bot.slack.replies import UserNames, find_own_reply, post_reply
 from bot.slack.streaming import SlackReplyStream
-from bot.store import chat_repo
-from bot.store.models import utcnow
+from bot.store import chat_repo, leases
+from bot.store.leases import Lease
 from bot.store.units import NORMAL, URGENT, UnitRunner
 
 log = logging.getLogger(__name__)
@@ -64,6 +71,11 @@ def _log_database_retry(state: RetryCallState) -> None:
     log.warning("database unavailable (%s: %s); retrying", type(error).__name__, reason[:200])
 
 
+def new_instance_id() -> str:
+    """Names this running Lukas on its leases and heartbeat: host, process and a random part (pids repeat)."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 class ChatService:
     def __init__(
         self,
@@ -77,7 +89,8 @@ class ChatService:
         rng: random.Random | None = None,
         accept_db_retry_seconds: float = 1.5,
         answer_db_retry_seconds: float = 60.0,
-        stale_after: dt.timedelta | None = None,
+        instance_id: str | None = None,
+        on_event: Callable[[str], None] | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -88,8 +101,19 @@ class ChatService:
         self._rng = rng or random.Random()
         self._accept_db_retry = accept_db_retry_seconds
         self._answer_db_retry = answer_db_retry_seconds
-        self._stale_after = stale_after
+        self.instance_id = instance_id or new_instance_id()
+        self.keeper = LeaseKeeper(
+            store=store,
+            owner=self.instance_id,
+            host=socket.gethostname(),
+            ttl=lambda: self._config.current.replicas.lease_seconds,
+        )
+        self._on_event = on_event or (lambda _name: None)  # counters for /metrics
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._posting: set[int] = set()  # answers past the point of no return: never cancelled at shutdown
+        self._taking = True  # False once shutting down: no new answers, no take-overs
+        # One process on SQLite: at the first sweep every other owner's lease belongs to a process that is gone.
+        self._foreign_now = store.dialect == "sqlite"
         self._prompting = PromptPreparer(config=config, contracts=contracts)
 
     # ----- database with retries for transient trouble (a restarting PostgreSQL, a locked SQLite)
@@ -132,8 +156,11 @@ class ChatService:
             return decision.reason
         incoming: IncomingMessage = decision
         token_count = self._prompting.count(incoming.text)
+        asked_at, ttl = self.keeper.now(), self.keeper.ttl
         result = await self._db(
-            lambda s: chat_repo.accept_message(s, incoming, token_count=token_count),
+            lambda s: chat_repo.accept_message(
+                s, incoming, token_count=token_count, owner=self.instance_id, lease_ttl=ttl
+            ),
             within=self._accept_db_retry,
             priority=URGENT,
         )
@@ -142,15 +169,18 @@ class ChatService:
             return result.reason
         conversation_id_var.set(result.conversation_id)
         log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
+        self.keeper.hold(Lease(result.message_id, result.epoch), asked_at=asked_at)
         self.schedule(result.message_id)
         return "accepted"
 
-    def schedule(self, message_id: int) -> None:
+    def schedule(self, message_id: int, *, takeover: bool = False, foreign_now: bool = False) -> bool:
         if message_id in self._tasks:
-            return
-        task = asyncio.create_task(self.answer(message_id), name=f"answer-{message_id}")
+            return False
+        answering = self.answer(message_id, takeover=takeover, foreign_now=foreign_now)
+        task = asyncio.create_task(answering, name=f"answer-{message_id}")
         self._tasks[message_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(message_id, None))
+        return True
 
     @property
     def config(self) -> LiveConfig:
@@ -160,31 +190,113 @@ class ChatService:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, timeout: float) -> None:
-        """Wait for answers in progress (at shutdown); unfinished ones are picked up by the next sweep."""
+    async def shutdown(self, *, grace: float, posting_grace: float) -> list[int]:
+        """SIGTERM: take nothing new, let answers finish for `grace` seconds, then hand the unfinished ones back
+        (their leases expire at once, so any replica, or the next start, answers them with the model). Answers
+        already posting are never cut off: they get up to `posting_grace` more to finish. Returns the ids handed
+        back."""
+        self._taking = False
         if self._tasks:
-            await asyncio.wait(list(self._tasks.values()), timeout=timeout)
+            await asyncio.wait(list(self._tasks.values()), timeout=grace)
+        unfinished = {i: t for i, t in self._tasks.items() if i not in self._posting}
+        handing = {i: lease.epoch for i in unfinished if (lease := self.keeper.lease(i)) is not None}
+        for task in unfinished.values():
+            task.cancel()
+        await asyncio.gather(*unfinished.values(), return_exceptions=True)
+        posting = list(self._tasks.values())
+        if posting:
+            await asyncio.wait(posting, timeout=posting_grace)
+        released = await self._db(
+            lambda s: leases.release(s, owner=self.instance_id, held=handing), within=min(self._answer_db_retry, 5)
+        )
+        if released:
+            log.info("handed %d unfinished answer(s) back for another Lukas: %s", len(released), released)
+        return released
+
+    async def drain(self, timeout: float) -> None:
+        """Shutdown with the default posting grace (kept for callers of the old name)."""
+        await self.shutdown(grace=timeout, posting_grace=self._config.current.replicas.posting_grace_seconds)
 
     # ----- answer: after the ack
-    async def answer(self, message_id: int, *, stale_before: dt.datetime | None = None) -> None:
-        """Answer a message this worker accepted, or (with `stale_before`) take over an abandoned one."""
+    async def answer(self, message_id: int, *, takeover: bool = False, foreign_now: bool = False) -> None:
+        """Answer a message this worker accepted, or (`takeover`) one whose lease ran out."""
         try:
-            if stale_before is not None:
-                taken = await self._db(
-                    lambda s: chat_repo.claim_stale(s, message_id, stale_before=stale_before),
-                    within=self._answer_db_retry,
-                )
-                if not taken:
-                    return
+            lease = await self._take_over(message_id, foreign_now) if takeover else self.keeper.lease(message_id)
+            if lease is None:
+                return
             history_size = self._config.current.llm.history_size
             claimed = await self._db(
                 lambda s: chat_repo.load_claimed(s, message_id, history_size=history_size), within=self._answer_db_retry
             )
-            await self._answer_claimed(claimed)
+            if lease.state == chat_repo.POSTING and await self._recover_posting(claimed, lease):
+                return
+            await self._answer_claimed(claimed, lease)
+        except LeaseLost as exc:
+            self._on_event("lease_lost")
+            log.warning("%s; stopping without posting (the replica holding it answers)", exc)
         except Exception:
-            log.exception("answering message %s failed; it stays in the database for the next sweep", message_id)
+            log.exception("answering message %s failed; it is taken over once its lease runs out", message_id)
+        finally:
+            self.keeper.drop(message_id)
+            self._posting.discard(message_id)
 
-    async def _answer_claimed(self, claimed: chat_repo.ClaimedMessage) -> None:
+    async def _take_over(self, message_id: int, foreign_now: bool) -> Lease | None:
+        replicas = self._config.current.replicas
+        asked_at = self.keeper.now()
+        lease = await self._db(
+            lambda s: leases.take_over(
+                s,
+                message_id,
+                owner=self.instance_id,
+                ttl=replicas.lease_seconds,
+                posting_grace=replicas.posting_grace_seconds,
+                foreign_now=foreign_now,
+            ),
+            within=self._answer_db_retry,
+        )
+        if lease is not None:
+            self.keeper.hold(lease, asked_at=asked_at)
+            self._on_event("lease_taken_over")
+            log.info("took over message %s (%s, lease epoch %d)", message_id, lease.state, lease.epoch)
+        return lease
+
+    async def _recover_posting(self, claimed: chat_repo.ClaimedMessage, lease: Lease) -> bool:
+        """A worker vanished while posting: if its reply is in Slack, record it; otherwise answer again."""
+        conversation = claimed.conversation
+        found = await find_own_reply(
+            self._slack,
+            channel=conversation.channel_id,
+            thread_ts=conversation.thread_ts or None,
+            after_ts=claimed.ts,
+            question_id=claimed.id,
+        )
+        if found:
+            log.info("message %s: its reply is already in Slack; recording it, not posting again", claimed.id)
+            text = "\n\n".join(reply.text for reply in found)
+            recorded = await self._db(
+                lambda s: chat_repo.record_reply(
+                    s,
+                    lease=lease,
+                    owner=self.instance_id,
+                    question_id=claimed.id,
+                    conversation=conversation,
+                    sender="bot",
+                    text=text,
+                    slack_ts=found[0].ts,
+                    token_count=self._prompting.count(text),
+                    llm_call=None,
+                ),
+                within=self._answer_db_retry,
+            )
+            if not recorded:
+                raise LeaseLost(f"lease on message {claimed.id} lost while recording a recovered reply")
+            return True
+        if not await self._db(lambda s: leases.reopen(s, lease, owner=self.instance_id), within=self._answer_db_retry):
+            raise LeaseLost(f"lease on message {claimed.id} lost before answering it again")
+        log.info("message %s: no reply in Slack after an interrupted post; answering it again", claimed.id)
+        return False
+
+    async def _answer_claimed(self, claimed: chat_repo.ClaimedMessage, lease: Lease) -> None:
         config = self._config.current
         conversation = claimed.conversation
         event_id_var.set(claimed.event_id)
@@ -206,17 +318,28 @@ class ChatService:
             log.warning("message refused by the input checks: %s", prepared.refusal)
 
         async def mark_posting() -> None:
-            """The last write before anything is visible in Slack: from here on it is never posted again."""
-            await self._db(
+            """The last write before anything is visible in Slack (fenced): from here on it is never posted
+            blindly again, and shutdown no longer cuts it off."""
+            self._posting.add(claimed.id)
+            if not self.keeper.owns(claimed.id):
+                raise LeaseLost(f"lease on message {claimed.id} expired before posting")
+            marked = await self._db(
                 lambda s: chat_repo.mark_posting(
-                    s, claimed.id, user_name=name, flag_reason=prepared.refusal, counts=new_counts
+                    s,
+                    lease,
+                    owner=self.instance_id,
+                    user_name=name,
+                    flag_reason=prepared.refusal,
+                    counts=new_counts,
                 ),
                 within=self._answer_db_retry,
             )
+            if not marked:
+                raise LeaseLost(f"lease on message {claimed.id} was taken over before posting")
 
         if prepared.refusal is not None:
             answer = _Answer(self._line(config.fallbacks.refusal_lines, conversation.last_fallback), "fallback")
-            timestamps = await self._post_whole(answer.text, conversation, mark_posting)
+            timestamps = await self._post_whole(answer.text, claimed, mark_posting)
         else:
             status = self._thinking_status(claimed)
             try:
@@ -227,11 +350,11 @@ class ChatService:
                         await self._gateway.complete(prepared.messages, prompt_tokens=prepared.prompt_tokens),
                         last_fallback=conversation.last_fallback,
                     )
-                    timestamps = await self._post_whole(answer.text, conversation, mark_posting)
+                    timestamps = await self._post_whole(answer.text, claimed, mark_posting)
             finally:
                 if status is not None:
                     await status.clear()
-        await self._record(claimed, answer, timestamps)
+        await self._record(claimed, lease, answer, timestamps)
 
     async def _answer_streamed(
         self, claimed: chat_repo.ClaimedMessage, prepared: Prepared, mark_posting: Callable[[], Awaitable[None]]
@@ -250,6 +373,8 @@ class ChatService:
             max_chars=config.slack.max_message_chars,
             before_first_post=mark_posting,
             guard=(lambda text: engine.check_reply_partial(text).ok) if engine is not None else None,
+            question_id=claimed.id,
+            question_ts=claimed.ts,
         )
         try:
             result = await self._gateway.complete(
@@ -267,9 +392,10 @@ class ChatService:
             return answer, None
 
     async def _post_whole(
-        self, text: str, conversation: chat_repo.ConversationInfo, mark_posting: Callable[[], Awaitable[None]]
+        self, text: str, claimed: chat_repo.ClaimedMessage, mark_posting: Callable[[], Awaitable[None]]
     ) -> list[str] | None:
         """Post the reply in one go (split when long); None when Slack would not take it."""
+        conversation = claimed.conversation
         await mark_posting()
         try:
             return await post_reply(
@@ -278,20 +404,27 @@ class ChatService:
                 thread_ts=conversation.thread_ts or None,
                 text=text,
                 max_chars=self._config.current.slack.max_message_chars,
+                question_id=claimed.id,
+                question_ts=claimed.ts,
+                still_ours=lambda: self.keeper.owns(claimed.id),
             )
         except SlackDeliveryError as exc:
             log.error("could not deliver the reply: %s", exc)
             return None
 
-    async def _record(self, claimed: chat_repo.ClaimedMessage, answer: _Answer, timestamps: list[str] | None) -> None:
+    async def _record(
+        self, claimed: chat_repo.ClaimedMessage, lease: Lease, answer: _Answer, timestamps: list[str] | None
+    ) -> None:
         """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
         delivered = timestamps is not None
         reply_tokens = self._prompting.count(answer.text) if delivered and answer.sender == "bot" else None
-        await self._db(
+        recorded = await self._db(
             lambda s: chat_repo.record_reply(
                 s,
+                lease=lease,
+                owner=self.instance_id,
                 question_id=claimed.id,
                 conversation=conversation,
                 sender=answer.sender,
@@ -303,6 +436,12 @@ class ChatService:
             ),
             within=self._answer_db_retry,
         )
+        if not recorded:
+            log.warning(
+                "message %s: replied, but its lease was taken over meanwhile (its holder records it)", claimed.id
+            )
+            return
+        self._on_event("reply" if answer.sender == "bot" and delivered else "fallback" if delivered else "failed")
 
     def _thinking_status(self, claimed: chat_repo.ClaimedMessage) -> ThinkingStatus | None:
         """Show "Lukas is thinking…" while the model works: in the thread, or on the message in a DM's main timeline."""
@@ -342,30 +481,29 @@ class ChatService:
         return pick_line(lines=lines, last=last, rng=self._rng)
 
     # ----- the sweeper: nothing accepted is ever forgotten (restarts, crashes, database hiccups)
-    def stale_after(self) -> dt.timedelta:
-        """How long a claim lasts: longer than the slowest possible answer, so a live worker is never overtaken."""
-        if self._stale_after is not None:
-            return self._stale_after
-        return dt.timedelta(seconds=worst_case_seconds(resolve_chain(self._config.current)) + 120)
-
     async def sweep_once(self) -> int:
-        stale_before = utcnow() - self.stale_after()
-        ids = await self._db(lambda s: chat_repo.unanswered(s, stale_before=stale_before), within=self._answer_db_retry)
-        started = 0
-        for message_id in ids:
-            if message_id not in self._tasks:
-                task = asyncio.create_task(self.answer(message_id, stale_before=stale_before))
-                self._tasks[message_id] = task
-                task.add_done_callback(lambda _t, key=message_id: self._tasks.pop(key, None))
-                started += 1
+        """Take over every message whose lease ran out (on any replica). Returns how many were started."""
+        if not self._taking:
+            return 0
+        replicas = self._config.current.replicas
+        foreign_now = self._foreign_now
+        ids = await self._db(
+            lambda s: leases.claimable(
+                s, owner=self.instance_id, posting_grace=replicas.posting_grace_seconds, foreign_now=foreign_now
+            ),
+            within=self._answer_db_retry,
+        )
+        self._foreign_now = False
+        started = sum(1 for i in ids if self._taking and self.schedule(i, takeover=True, foreign_now=foreign_now))
         if started:
-            log.info("sweeper picked up %d unanswered message(s)", started)
+            log.info("sweeper found %d answer(s) whose lease ran out", started)
         return started
 
-    async def run_sweeper(self, *, interval: float = 15.0) -> None:
+    async def run_sweeper(self) -> None:
         while True:
+            interval = self._config.current.replicas.sweep_seconds
             try:
                 await self.sweep_once()
             except Exception:
-                log.exception("sweeper pass failed; trying again in %.0fs", interval)
+                log.exception("sweeper pass failed; trying again in %.1fs", interval)
             await asyncio.sleep(interval)

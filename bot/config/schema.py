@@ -115,6 +115,16 @@ class ReloadConfig(Strict):
     poll_seconds: float = Field(default=2.0, ge=0.1, le=300)
 
 
+class ReplicasConfig(Strict):
+    """Several Lukas processes on one database: how claims on answers are leased, renewed and handed back."""
+
+    lease_seconds: float = Field(default=15.0, ge=2, le=600)
+    sweep_seconds: float = Field(default=3.0, ge=0.1, le=300)
+    posting_grace_seconds: float = Field(default=45.0, ge=1, le=3600)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
+    slack_max_retry_after_seconds: float = Field(default=30.0, ge=0, le=600)
+
+
 class UsageConfig(Strict):
     """What the admin reports compare against, and how often live metrics are saved for `lukas stats`."""
 
@@ -173,6 +183,7 @@ class LukasConfig(Strict):
     database: DatabaseConfig = DatabaseConfig()
     reload: ReloadConfig = ReloadConfig()
     usage: UsageConfig = UsageConfig()
+    replicas: ReplicasConfig = ReplicasConfig()
     # Declared after retry and prices: their validators read those (info.data follows field order).
     providers: dict[ProviderName, Annotated[ProviderConfig, AfterValidator(_usable_provider)]] = {}
     chat_chain: list[Annotated[str, AfterValidator(_defined_provider)]] = []

@@ -5,39 +5,131 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import SlackDeliveryError
+from bot.errors import LeaseLost, SlackDeliveryError
 from bot.slack.client import slack_error
 from bot.slack.format_logic import split_message
 
 log = logging.getLogger(__name__)
 
 
+REPLY_EVENT = "lukas_reply"
+_UNKNOWN_OUTCOME_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class FoundReply:
+    ts: str
+    text: str
+    part: int
+
+
+def reply_metadata(*, question_id: int, part: int) -> dict[str, Any]:
+    """Message metadata naming the question a reply answers: how Lukas finds its own reply after a lost answer."""
+    return {"event_type": REPLY_EVENT, "event_payload": {"question_id": str(question_id), "part": part}}
+
+
+def _outcome_unknown(exc: BaseException) -> bool:
+    """A timeout, a dropped connection or a 5xx: the post may or may not have happened."""
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", 200) or 200
+        return status >= 500
+    return isinstance(exc, TimeoutError | aiohttp.ClientError | ConnectionError | OSError)
+
+
+async def find_own_reply(
+    client: AsyncWebClient, *, channel: str, thread_ts: str | None, after_ts: str | None, question_id: int
+) -> list[FoundReply]:
+    """Lukas's replies to `question_id` already in Slack (found by their metadata), oldest first."""
+    params: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
+    if after_ts:
+        params["oldest"] = after_ts
+    if thread_ts:
+        response = await client.conversations_replies(ts=thread_ts, **params)
+    else:
+        response = await client.conversations_history(**params)
+    found = []
+    for message in response.get("messages") or []:
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == REPLY_EVENT and str(payload.get("question_id")) == str(question_id):
+            part = int(payload.get("part", 0))
+            found.append(FoundReply(str(message.get("ts")), str(message.get("text") or ""), part))
+    return sorted(found, key=lambda reply: reply.part)
+
+
 async def post_reply(
-    client: AsyncWebClient, *, channel: str, thread_ts: str | None, text: str, max_chars: int
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str | None,
+    text: str,
+    max_chars: int,
+    question_id: int | None = None,
+    question_ts: str | None = None,
+    still_ours: Callable[[], bool] | None = None,
 ) -> list[str]:
-    """Post `text` in the channel (or thread); returns the ts of each part. slack-sdk retries `ratelimited`."""
+    """Post `text` in the channel (or thread); returns the ts of each part. slack-sdk retries `ratelimited`
+    (Retry-After capped); an unknown outcome is checked in Slack (by the reply's metadata) before posting again.
+    `still_ours` is asked before every attempt: a writer that lost its lease stops (LeaseLost)."""
     timestamps: list[str] = []
     parts = split_message(text, limit=max_chars)
     index = 0
+    unknown = 0
     while index < len(parts):
         part = parts[index]
+        if still_ours is not None and not still_ours():
+            raise LeaseLost(f"lease on message {question_id} lost before posting part {index + 1}")
+        metadata = reply_metadata(question_id=question_id, part=index) if question_id is not None else None
         try:
-            response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=part)
-        except SlackApiError as exc:
-            error = slack_error(exc)
-            if error == "msg_too_long" and len(part) > 500:
-                parts[index : index + 1] = split_message(part, limit=max(len(part) // 2, 500))
-                continue
-            raise SlackDeliveryError(f"chat.postMessage to {channel} failed: {error}") from None
+            response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=part, metadata=metadata)
         except Exception as exc:
+            if question_id is not None and _outcome_unknown(exc):
+                unknown += 1
+                landed = await _landed(client, channel, thread_ts, question_ts, question_id, index)
+                if landed is not None:
+                    log.warning("chat.postMessage outcome was unknown (%s); the reply is in Slack", _why(exc))
+                    timestamps.append(landed)
+                    index += 1
+                    continue
+                if unknown < _UNKNOWN_OUTCOME_ATTEMPTS:
+                    log.warning("chat.postMessage outcome unknown (%s), reply not in Slack: posting again", _why(exc))
+                    continue
+            if isinstance(exc, SlackApiError):
+                error = slack_error(exc)
+                if error == "msg_too_long" and len(part) > 500:
+                    parts[index : index + 1] = split_message(part, limit=max(len(part) // 2, 500))
+                    continue
+                raise SlackDeliveryError(f"chat.postMessage to {channel} failed: {error}") from None
             raise SlackDeliveryError(f"chat.postMessage to {channel} failed: {type(exc).__name__}") from None
         timestamps.append(str(response.get("ts")))
         index += 1
     return timestamps
+
+
+def _why(exc: BaseException) -> str:
+    return slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+
+
+async def _landed(
+    client: AsyncWebClient, channel: str, thread_ts: str | None, question_ts: str | None, question_id: int, part: int
+) -> str | None:
+    try:
+        found = await find_own_reply(
+            client, channel=channel, thread_ts=thread_ts, after_ts=question_ts, question_id=question_id
+        )
+    except Exception as exc:
+        raise SlackDeliveryError(
+            f"chat.postMessage to {channel}: outcome unknown and the reply could not be looked up ({_why(exc)}); "
+            "not posting again"
+        ) from None
+    return next((reply.ts for reply in found if reply.part == part), None)
 
 
 class UserNames:

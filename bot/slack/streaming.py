@@ -26,8 +26,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config.providers_schema import StreamingConfig
+from bot.errors import LeaseLost
 from bot.slack.client import slack_error
-from bot.slack.replies import post_reply
+from bot.slack.replies import post_reply, reply_metadata
 from bot.slack.stream_logic import flush_delay, plan_finish, visible_prefix
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class SlackReplyStream:
         before_first_post: Callable[[], Awaitable[None]],
         guard: Callable[[str], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        question_id: int | None = None,
+        question_ts: str | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -61,6 +64,8 @@ class SlackReplyStream:
         self._settings = settings
         self._max_chars = max_chars
         self._before_first_post = before_first_post
+        self.question_id = question_id  # named in the reply's metadata, so an interrupted post can be found
+        self.question_ts = question_ts
         self._guard = guard
         self._clock = clock
         self.mode = STREAM if thread_ts else EDIT
@@ -99,6 +104,9 @@ class SlackReplyStream:
                 return
             try:
                 await self._flush()
+            except LeaseLost:
+                self._closing.set()  # another replica answers: show nothing more (deliver raises it again)
+                return
             except Exception:
                 log.exception("streaming the reply to Slack failed; the final text follows when the model is done")
 
@@ -127,8 +135,9 @@ class SlackReplyStream:
                 log.warning("Slack's stream API failed (%s); continuing with chat.update", _why(exc))
                 self.mode = EDIT
         if self.ts is None:
+            metadata = reply_metadata(question_id=self.question_id, part=0) if self.question_id is not None else None
             response = await self._client.chat_postMessage(
-                channel=self._channel, thread_ts=self._thread_ts, text=candidate
+                channel=self._channel, thread_ts=self._thread_ts, text=candidate, metadata=metadata
             )
             self.ts = str(response.get("ts"))
         else:
@@ -203,5 +212,11 @@ class SlackReplyStream:
 
     async def _post(self, text: str) -> list[str]:
         return await post_reply(
-            self._client, channel=self._channel, thread_ts=self._thread_ts, text=text, max_chars=self._max_chars
+            self._client,
+            channel=self._channel,
+            thread_ts=self._thread_ts,
+            text=text,
+            max_chars=self._max_chars,
+            question_id=self.question_id,
+            question_ts=self.question_ts,
         )

@@ -7,25 +7,27 @@ record.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Integer, bindparam, insert, select, update
+from sqlalchemy import Connection, Float, Integer, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.chat.events_logic import IncomingMessage
 from bot.chat.history_logic import StoredMessage
+from bot.store.leases import DONE, FAILED, POSTING, WORKING, Lease, db_now, fenced
 from bot.store.models import Conversation, LLMCall, Message, utcnow
 
-# A person's message is stored already claimed ("working") by the worker that accepted it; a worker that dies
-# leaves it "working" until it is stale, and then the sweeper (on any replica) claims it again.
-WORKING, POSTING, DONE, FAILED = "working", "posting", "done", "failed"
+# A person's message is stored already claimed ("working", under a lease of the worker that accepted it); a
+# worker that dies stops renewing its lease, and once it expires any replica takes the message over
+# (bot.store.leases). Every later write is fenced: it names the lease's owner and epoch.
+__all__ = ["DONE", "FAILED", "POSTING", "WORKING", "Lease"]
 
 
 @dataclass(frozen=True)
 class Accepted:
     message_id: int
     conversation_id: int
+    epoch: int = 1
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,32 @@ _SELECT_HISTORY = (
 )
 
 
-def accept_message(session: Connection, incoming: IncomingMessage, *, token_count: int) -> Accepted | Rejected:
-    """Store a person's message once. Commits. Safe against concurrent replicas (unique keys decide)."""
+_INSERT_LEASED: dict[str, object] = {}
+
+
+def _insert_leased(dialect: str):  # type: ignore[no-untyped-def]
+    """INSERT of a person's message with its lease expiry on the database's clock (built once per dialect)."""
+    statement = _INSERT_LEASED.get(dialect)
+    if statement is None:
+        statement = (
+            insert(Message)
+            .values(lease_until=db_now(dialect) + bindparam("lease_ttl", type_=Float))
+            .returning(Message.id)
+        )
+        _INSERT_LEASED[dialect] = statement
+    return statement
+
+
+def accept_message(
+    session: Connection,
+    incoming: IncomingMessage,
+    *,
+    token_count: int,
+    owner: str | None = None,
+    lease_ttl: float = 60.0,
+) -> Accepted | Rejected:
+    """Store a person's message once, leased to `owner`. Commits. Safe against concurrent replicas (unique keys
+    decide)."""
     key = {"team_id": incoming.team_id, "channel_id": incoming.channel_id, "thread_ts": incoming.conversation_thread_ts}
     conversation_id = session.scalar(_SELECT_CONVERSATION, key)
     if conversation_id is None:
@@ -115,8 +141,11 @@ def accept_message(session: Connection, incoming: IncomingMessage, *, token_coun
     now = utcnow()
     try:
         message_id = session.scalar(
-            _INSERT_MESSAGE,
+            _insert_leased(session.dialect.name),
             {
+                "lease_owner": owner,
+                "lease_epoch": 1,
+                "lease_ttl": lease_ttl,
                 "conversation_id": conversation_id,
                 "channel_id": incoming.channel_id,
                 "slack_ts": incoming.ts,
@@ -137,17 +166,6 @@ def accept_message(session: Connection, incoming: IncomingMessage, *, token_coun
         return Rejected("duplicate")
     assert message_id is not None and conversation_id is not None
     return Accepted(message_id=message_id, conversation_id=conversation_id)
-
-
-def claim_stale(session: Connection, message_id: int, *, stale_before: dt.datetime) -> bool:
-    """Take over a message whose worker vanished (claimed before `stale_before`). Commits."""
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.reply_state == WORKING, Message.reply_claimed_at < stale_before)
-        .values(reply_claimed_at=utcnow())
-    )
-    session.commit()
-    return result.rowcount == 1
 
 
 def load_claimed(session: Connection, message_id: int, *, history_size: int) -> ClaimedMessage:
@@ -179,35 +197,37 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
     )
 
 
-def unanswered(session: Connection, *, stale_before: dt.datetime, limit: int = 100) -> list[int]:
-    """Messages the sweeper should retry: claimed by a worker that vanished before posting."""
-    rows = session.scalars(
-        select(Message.id)
-        .where(Message.reply_state == WORKING, Message.reply_claimed_at < stale_before)
-        .order_by(Message.id)
-        .limit(limit)
-    )
-    return list(rows)
-
-
 def mark_posting(
-    session: Connection, message_id: int, *, user_name: str | None, flag_reason: str | None, counts: dict[int, int]
-) -> None:
-    """Last write before Slack: from here on the reply may be in Slack, so it is never posted again. Commits."""
-    values: dict[str, object] = {"b_message_id": message_id, "reply_state": POSTING}
+    session: Connection,
+    lease: Lease,
+    *,
+    owner: str,
+    user_name: str | None,
+    flag_reason: str | None,
+    counts: dict[int, int],
+) -> bool:
+    """Last write before Slack: from here on the reply may be in Slack, so it is never posted blindly again.
+    Fenced: False (and nothing written) when this writer no longer holds the lease. Commits."""
+    values: dict[str, object] = {"reply_state": POSTING}
     if user_name:
         values["user_name"] = user_name
     if flag_reason is not None:
         values.update(flagged=True, flag_reason=flag_reason)
-    session.execute(_UPDATE_MESSAGE, values)
+    result = session.execute(update(Message).where(fenced(lease, owner=owner, state=WORKING)).values(**values))
+    if result.rowcount != 1:
+        session.rollback()
+        return False
     for other_id, count in counts.items():
         session.execute(_UPDATE_MESSAGE, {"b_message_id": other_id, "token_count": count})
     session.commit()
+    return True
 
 
 def record_reply(
     session: Connection,
     *,
+    lease: Lease,
+    owner: str,
     question_id: int,
     conversation: ConversationInfo,
     sender: str,
@@ -216,10 +236,16 @@ def record_reply(
     token_count: int | None,
     llm_call: dict[str, object] | list[dict[str, object]] | None,
     state: str = DONE,
-) -> None:
+) -> bool:
     """Store Lukas's reply (or fallback) and the ledger row(s: one per provider tried), and close the question.
-    Commits."""
+    Fenced: False (and nothing written) when this writer no longer holds the lease. Commits."""
     now = utcnow()
+    closed = session.execute(
+        update(Message).where(fenced(lease, owner=owner, state=POSTING)).values(reply_state=state, lease_until=None)
+    )
+    if closed.rowcount != 1:
+        session.rollback()
+        return False
     if text is not None:
         session.execute(
             _INSERT_MESSAGE,
@@ -240,5 +266,5 @@ def record_reply(
     ledger = [llm_call] if isinstance(llm_call, dict) else list(llm_call or ())
     if ledger:
         session.execute(_INSERT_LLM_CALL, [{**row, "created_at": now} for row in ledger])
-    session.execute(_UPDATE_MESSAGE, {"b_message_id": question_id, "reply_state": state})
     session.commit()
+    return True

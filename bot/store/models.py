@@ -88,6 +88,11 @@ class Message(Base):
     # Set when the text is erased (deleted in Slack, forgotten on request, past retention): content is ''
     # and the row stays only for the ledger; erased messages never reach a model again.
     erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The lease on answering this message (bot.store.leases): who holds it, a fencing epoch that grows with every
+    # claim, and its expiry in seconds since the epoch on the database's clock.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_until: Mapped[float | None] = mapped_column(Float, default=None)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
@@ -152,3 +157,24 @@ class MetricsSnapshot(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     taken_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: contract metrics and breaker states
+
+
+class Instance(Base):
+    """A running Lukas: its id (the owner named on its leases) and its heartbeat, on the database's clock."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+
+
+class ImageBudgetMonth(Base):
+    """Dollars reserved or spent on pictures in one budget month: one row, reserved from with a conditional update
+    so two concurrent runs can never both pass the budget."""
+
+    __tablename__ = "image_budget_months"
+
+    month: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reserved_usd: Mapped[float] = mapped_column(Float)

@@ -75,6 +75,10 @@ class UnitRunner:
             self._thread = threading.Thread(target=self._work, name="lukas-db", daemon=True)
             self._thread.start()
 
+    @property
+    def dialect(self) -> str:
+        return self._async_engine.dialect.name
+
     async def run(self, work: Callable[[Connection], T], *, priority: int = NORMAL) -> T:
         if self._thread is None:
             await self._gate.acquire(priority)

@@ -40,6 +40,7 @@ async def test_mention_replies_in_a_thread_and_follow_ups_need_no_mention(tmp_pa
         root = new_ts()
         await h.send(mention_event(text="what is honey made of?", ts=root))
         await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 1)
+        await h.settle()  # the reply is recorded, so it is in the follow-up's history
         assert h.slack.calls_to("chat.postMessage")[0].params["thread_ts"] == root
         assert (
             h.llm.chat_requests[0].body["messages"][-1]["content"].endswith(": what is honey made of?")

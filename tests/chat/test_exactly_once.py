@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from bot.store.models import Message
-from tests.harness import message_event, running_lukas
+from tests.harness import Harness, message_event, running_lukas
 from tests.standins.openai_api import OpenAIStandIn
 from tests.standins.slack_api import SlackStandIn
 
@@ -49,46 +48,63 @@ async def test_ack_does_not_wait_for_the_model(tmp_path: Path, database_url: str
         await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 1)
 
 
+async def _expire_leases(h: Harness) -> None:
+    """As if every lease had run out long ago (past the posting grace too)."""
+    async with h.lukas.services.sessions() as session:
+        await session.execute(update(Message).where(Message.sender == "user").values(lease_until=0.0))
+        await session.commit()
+
+
 async def test_a_restart_mid_reply_answers_once(tmp_path: Path, database_url: str) -> None:
     slack, llm = SlackStandIn(), OpenAIStandIn(latency=5)
     async with slack, llm:
         async with running_lukas(tmp_path / "first", database_url, slack=slack, llm=llm) as first:
             await first.send(message_event(text="before the restart"))
             await first.wait_until(lambda: len(llm.chat_requests) == 1)
-            first.lukas.services.chat._tasks.pop(next(iter(first.lukas.services.chat._tasks))).cancel()
+            chat = first.lukas.services.chat
+            chat._taking = False  # as if killed: the answer vanishes and its lease is never handed back
+            chat.keeper._held.clear()
+            chat._tasks.pop(next(iter(chat._tasks))).cancel()
+            await _expire_leases(first)
         assert slack.calls_to("chat.postMessage") == []
         llm.latency = 0
         async with running_lukas(tmp_path / "second", database_url, slack=slack, llm=llm) as second:
-            # The first worker's claim is "abandoned" once it is older than the stale limit.
-            second.lukas.services.chat._stale_after = dt.timedelta(seconds=0)
-            assert await second.lukas.services.chat.sweep_once() == 1
+            await second.wait_until(lambda: len(slack.calls_to("chat.postMessage")) == 1)
             await second.settle()
             assert await second.lukas.services.chat.sweep_once() == 0
             assert len(slack.calls_to("chat.postMessage")) == 1
             assert [m.reply_state for m in await second.messages() if m.sender == "user"] == ["done"]
 
 
-async def test_a_message_that_may_already_be_in_slack_is_never_posted_again(tmp_path: Path, database_url: str) -> None:
+async def test_a_reply_already_in_slack_is_recorded_not_posted_again(tmp_path: Path, database_url: str) -> None:
     async with running_lukas(tmp_path, database_url) as h:
         await h.send(message_event(text="hi"))
         await h.settle()
-        async with h.lukas.services.sessions() as session:
+        async with h.lukas.services.sessions() as session:  # as if killed after the post, before recording it
+            await session.execute(delete(Message).where(Message.sender == "bot"))
             await session.execute(update(Message).where(Message.sender == "user").values(reply_state="posting"))
             await session.commit()
-        h.lukas.services.chat._stale_after = dt.timedelta(seconds=0)
-        assert await h.lukas.services.chat.sweep_once() == 0
-        assert len(h.slack.calls_to("chat.postMessage")) == 1
+        await _expire_leases(h)
+        assert await h.lukas.services.chat.sweep_once() == 1
+        await h.settle()
+        assert len(h.slack.calls_to("chat.postMessage")) == 1  # found by its metadata in Slack, not posted again
+        assert len(h.slack.calls_to("conversations.history")) == 1
+        rows = await h.messages()
+        assert [m.reply_state for m in rows if m.sender == "user"] == ["done"]
+        assert [m.content for m in rows if m.sender == "bot"] == h.slack.posted_texts()
 
 
 async def test_sweeper_answers_messages_accepted_while_the_answer_task_died(tmp_path: Path, database_url: str) -> None:
     async with running_lukas(tmp_path, database_url) as h:
         chat = h.lukas.services.chat
-        chat._stale_after = dt.timedelta(seconds=0)
         original = chat.schedule
-        chat.schedule = lambda message_id: None  # the answer task never starts (e.g. the process was killed)
+        chat.schedule = lambda message_id, **_kw: False  # the answer task never starts (the process was killed)
         await h.send(message_event(text="lost?"))
         chat.schedule = original
+        chat.keeper._held.clear()
         assert h.slack.calls_to("chat.postMessage") == []
+        assert await chat.sweep_once() == 0  # the lease is still running: nobody takes it over yet
+        await _expire_leases(h)
         assert await chat.sweep_once() == 1
         await h.settle()
         assert len(h.slack.calls_to("chat.postMessage")) == 1

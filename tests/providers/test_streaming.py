@@ -32,9 +32,10 @@ async def test_a_streamed_reply_in_a_thread_goes_start_append_stop_with_the_full
     marked_at: list[float] = []
     original = chat_repo.mark_posting
 
-    def mark_posting(*args: Any, **kwargs: Any) -> None:
-        original(*args, **kwargs)
+    def mark_posting(*args: Any, **kwargs: Any) -> bool:
+        marked = original(*args, **kwargs)
         marked_at.append(time.monotonic())
+        return marked
 
     monkeypatch.setattr(chat_repo, "mark_posting", mark_posting)
     llm = StreamingLLM(reply=REPLY)

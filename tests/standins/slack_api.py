@@ -52,6 +52,11 @@ class SlackStandIn:
         # channel ID -> Slack error for every call naming that channel (e.g. "not_in_channel")
         self.channel_errors: dict[str, str] = {}
         self._ts = itertools.count(1)
+        # Messages posted (chat.postMessage), as conversations.history/replies return them: ts, text, thread_ts,
+        # metadata (only with include_all_metadata).
+        self.messages: dict[str, list[dict[str, Any]]] = {}
+        # method -> how many of its next calls succeed but answer 500 (the outcome looks unknown to the caller)
+        self.lose_responses: dict[str, int] = {}
         self._file_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -144,7 +149,11 @@ class SlackStandIn:
             return web.json_response({"ok": False, "error": self.channel_errors[channel]})
         if method in self.responders:
             return web.json_response(self.responders[method](params))
-        return web.json_response(self._default(method, params, request))
+        answer = self._default(method, params, request)
+        if self.lose_responses.get(method, 0) > 0:
+            self.lose_responses[method] -= 1
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+        return web.json_response(answer)
 
     def _default(self, method: str, params: dict[str, Any], request: web.Request) -> dict[str, Any]:
         if method == "auth.test":
@@ -158,7 +167,9 @@ class SlackStandIn:
                 "url": "https://research.example/",
             }
         if method in ("chat.postMessage", "chat.postEphemeral", "chat.startStream"):
-            ts = f"{1_700_000_000 + next(self._ts)}.000100"
+            ts = f"{1_900_000_000 + next(self._ts)}.000100"
+            if method == "chat.postMessage":
+                self._remember(params, ts)
             return {
                 "ok": True,
                 "channel": params.get("channel"),
@@ -168,6 +179,8 @@ class SlackStandIn:
             }
         if method in ("chat.update", "chat.appendStream", "chat.stopStream"):
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+        if method in ("conversations.history", "conversations.replies"):
+            return {"ok": True, "messages": self._history(method, params), "has_more": False}
         if method == "users.info":
             user_id = params.get("user", "")
             user = self.users.get(user_id)
@@ -189,6 +202,32 @@ class SlackStandIn:
                 ],
             }
         return {"ok": True}
+
+    def _remember(self, params: dict[str, Any], ts: str) -> None:
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        message = {"type": "message", "ts": ts, "text": params.get("text", ""), "bot_id": BOT_ID}
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        if metadata:
+            message["metadata"] = metadata
+        self.messages.setdefault(str(params.get("channel")), []).append(message)
+
+    def _history(self, method: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        oldest = float(params.get("oldest") or 0)
+        found = []
+        for message in self.messages.get(str(params.get("channel")), []):
+            in_thread = message.get("thread_ts") == params.get("ts")
+            if method == "conversations.replies" and not in_thread:
+                continue
+            if method == "conversations.history" and message.get("thread_ts"):
+                continue
+            if float(message["ts"]) <= oldest:
+                continue
+            found.append(message if with_metadata else {k: v for k, v in message.items() if k != "metadata"})
+        return found
 
     def response_url(self, key: str = "cmd") -> str:
         """A slash command's response_url: what the bot posts there is recorded as a "response" call."""

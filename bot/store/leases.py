@@ -1,0 +1,190 @@
+"""Leases on answering a message, with fencing. Plain blocking functions on a Core Connection (bot.store.units).
+
+A lease is (owner, epoch, until): the instance id of the Lukas answering, a number that grows with every claim,
+and an expiry in seconds since the epoch **on the database's clock** (so replicas with skewed or jumping clocks
+still agree on who holds what). Every write after the claim names owner and epoch; when another replica has taken
+the message over, the write changes nothing and the writer stops.
+
+- `working` with an expired lease: the worker vanished before anything reached Slack; any replica takes it over.
+- `posting` with a lease expired by more than the posting grace: the worker vanished while posting; the replica
+  taking it over first looks in Slack for the reply (message metadata names the question) before answering again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Float, and_, cast, delete, func, literal_column, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.store.models import Instance, Message, utcnow
+
+WORKING, POSTING, DONE, FAILED = "working", "posting", "done", "failed"
+
+
+@dataclass(frozen=True)
+class Lease:
+    message_id: int
+    epoch: int
+    state: str = WORKING  # the state the message was in when this lease was taken
+
+
+def db_now(dialect: str) -> ColumnElement[float]:
+    """Seconds since the epoch on the database server's clock (never this process's clock)."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.clock_timestamp()), Float)
+    return cast(literal_column("(julianday('now') - 2440587.5) * 86400.0"), Float)
+
+
+def _now(session: Connection) -> ColumnElement[float]:
+    return db_now(session.dialect.name)
+
+
+def clock(session: Connection) -> float:
+    """The database's clock now (for tests and status)."""
+    return float(session.scalar(select(_now(session))) or 0.0)
+
+
+def _claimable(session: Connection, *, owner: str, posting_grace: float, foreign_now: bool) -> ColumnElement[bool]:
+    """Working with an expired lease, or posting with a lease expired past the grace. With `foreign_now` (a
+    single-process SQLite starting up: the previous owner is certainly gone) every other owner's lease counts."""
+    now = _now(session)
+    expired = or_(Message.lease_until.is_(None), Message.lease_until < now)
+    expired_posting = or_(Message.lease_until.is_(None), Message.lease_until < now - posting_grace)
+    if foreign_now:
+        foreign = or_(Message.lease_owner.is_(None), Message.lease_owner != owner)
+        expired = or_(expired, foreign)
+        expired_posting = or_(expired_posting, foreign)
+    return or_(
+        and_(Message.reply_state == WORKING, expired),
+        and_(Message.reply_state == POSTING, expired_posting),
+    )
+
+
+def claimable(
+    session: Connection, *, owner: str, posting_grace: float, foreign_now: bool = False, limit: int = 100
+) -> list[int]:
+    """Messages whose worker vanished (their lease ran out): the sweeper takes them over."""
+    where = _claimable(session, owner=owner, posting_grace=posting_grace, foreign_now=foreign_now)
+    rows = session.scalars(
+        select(Message.id).where(Message.reply_state.in_((WORKING, POSTING)), where).order_by(Message.id).limit(limit)
+    )
+    return list(rows)
+
+
+def take_over(
+    session: Connection, message_id: int, *, owner: str, ttl: float, posting_grace: float, foreign_now: bool = False
+) -> Lease | None:
+    """Take an abandoned message's lease (one replica wins: the update is conditional). Commits."""
+    where = _claimable(session, owner=owner, posting_grace=posting_grace, foreign_now=foreign_now)
+    row = session.execute(
+        update(Message)
+        .where(Message.id == message_id, where)
+        .values(
+            lease_owner=owner,
+            lease_epoch=Message.lease_epoch + 1,
+            lease_until=_now(session) + ttl,
+            reply_claimed_at=utcnow(),
+        )
+        .returning(Message.lease_epoch, Message.reply_state)
+    ).one_or_none()
+    session.commit()
+    return None if row is None else Lease(message_id, row.lease_epoch, row.reply_state)
+
+
+def reopen(session: Connection, lease: Lease, *, owner: str) -> bool:
+    """A `posting` message whose reply is not in Slack goes back to `working` under the same lease. Commits."""
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.id == lease.message_id,
+            Message.lease_owner == owner,
+            Message.lease_epoch == lease.epoch,
+            Message.reply_state == POSTING,
+        )
+        .values(reply_state=WORKING)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def renew(session: Connection, *, owner: str, held: dict[int, int], ttl: float, host: str) -> set[int]:
+    """Extend every lease this instance still holds and beat its heart; returns the ids still held. Commits."""
+    now = _now(session)
+    kept: set[int] = set()
+    if held:
+        rows = session.execute(
+            update(Message)
+            .where(
+                Message.id.in_(list(held)),
+                Message.lease_owner == owner,
+                Message.reply_state.in_((WORKING, POSTING)),
+            )
+            .values(lease_until=now + ttl)
+            .returning(Message.id, Message.lease_epoch)
+        )
+        kept = {row.id for row in rows if held.get(row.id) == row.lease_epoch}
+    beat(session, owner=owner, host=host)
+    session.commit()
+    return kept
+
+
+def beat(session: Connection, *, owner: str, host: str) -> None:
+    now = clock(session)
+    insert = pg_insert if session.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(Instance).values(id=owner, host=host[:255], started_at=now, heartbeat_at=now)
+    session.execute(statement.on_conflict_do_update(index_elements=[Instance.id], set_={"heartbeat_at": now}))
+
+
+def release(session: Connection, *, owner: str, held: dict[int, int]) -> list[int]:
+    """Hand unfinished answers back (shutdown): their leases expire now, so any replica takes them over at its
+    next sweep. Only `working` ones: a `posting` one may already be in Slack. Commits."""
+    released: list[int] = []
+    for message_id, epoch in held.items():
+        result = session.execute(
+            update(Message)
+            .where(
+                Message.id == message_id,
+                Message.lease_owner == owner,
+                Message.lease_epoch == epoch,
+                Message.reply_state == WORKING,
+            )
+            .values(lease_owner=None, lease_until=None)
+        )
+        if result.rowcount == 1:
+            released.append(message_id)
+    session.execute(delete(Instance).where(Instance.id == owner))
+    session.commit()
+    return released
+
+
+def fenced(lease: Lease, *, owner: str, state: str) -> ColumnElement[bool]:
+    """The condition every write after the claim carries: this writer still holds this lease."""
+    return and_(
+        Message.id == lease.message_id,
+        Message.lease_owner == owner,
+        Message.lease_epoch == lease.epoch,
+        Message.reply_state == state,
+    )
+
+
+def stuck_counts(session: Connection, *, posting_grace: float) -> dict[str, int]:
+    """Messages stuck in `posting` past the grace, and `failed` ones (for /metrics and /lukas status)."""
+    now = _now(session)
+    stuck_posting = session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.reply_state == POSTING,
+            or_(Message.lease_until.is_(None), Message.lease_until < now - posting_grace),
+        )
+    )
+    failed = session.scalar(select(func.count()).select_from(Message).where(Message.reply_state == FAILED))
+    return {"posting": int(stuck_posting or 0), "failed": int(failed or 0)}
+
+
+def live_instances(session: Connection, *, within: float) -> list[str]:
+    now = clock(session)
+    return list(session.scalars(select(Instance.id).where(Instance.heartbeat_at >= now - within).order_by(Instance.id)))
