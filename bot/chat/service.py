@@ -33,15 +33,13 @@ from bot.chat import history_logic
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
 from bot.chat.lease_keeper import LeaseKeeper
 from bot.chat.ledger_logic import ledger_rows
+from bot.chat.ports import ChatPlatform, ReplyTarget, ThinkingIndicator
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
 from bot.config.live import LiveConfig
 from bot.errors import LeaseLost, SlackDeliveryError
 from bot.llm.fallbacks import pick_line
 from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
-from bot.slack.assistant import ThinkingStatus
-from bot.slack.replies import UserNames, find_own_reply, post_reply
-from bot.slack.streaming import SlackReplyStream
 from bot.store import chat_repo, leases
 from bot.store.leases import Lease
 from bot.store.units import NORMAL, URGENT, UnitRunner
@@ -71,6 +69,19 @@ def _log_database_retry(state: RetryCallState) -> None:
     log.warning("database unavailable (%s: %s); retrying", type(error).__name__, reason[:200])
 
 
+def _target(claimed: chat_repo.ClaimedMessage) -> ReplyTarget:
+    """Where the reply goes, naming the question (so a reply whose post was interrupted can be found again)."""
+    conversation = claimed.conversation
+    return ReplyTarget(
+        conversation.channel_id,
+        conversation.thread_ts or None,
+        claimed.team_id or None,
+        claimed.user_id,
+        question_id=claimed.id,
+        question_ts=claimed.ts,
+    )
+
+
 def new_instance_id() -> str:
     """Names this running Lukas on its leases and heartbeat: host, process and a random part (pids repeat)."""
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -82,9 +93,8 @@ class ChatService:
         *,
         config: LiveConfig,
         store: UnitRunner,
-        slack: Any,
+        platform: ChatPlatform,
         gateway: ChatGateway,
-        names: UserNames,
         contracts: ContractsProvider | None = None,
         rng: random.Random | None = None,
         accept_db_retry_seconds: float = 1.5,
@@ -94,9 +104,8 @@ class ChatService:
     ) -> None:
         self._config = config
         self._store = store
-        self._slack = slack
+        self._platform = platform
         self._gateway = gateway
-        self._names = names
         self._contracts = contracts
         self._rng = rng or random.Random()
         self._accept_db_retry = accept_db_retry_seconds
@@ -263,13 +272,7 @@ class ChatService:
     async def _recover_posting(self, claimed: chat_repo.ClaimedMessage, lease: Lease) -> bool:
         """A worker vanished while posting: if its reply is in Slack, record it; otherwise answer again."""
         conversation = claimed.conversation
-        found = await find_own_reply(
-            self._slack,
-            channel=conversation.channel_id,
-            thread_ts=conversation.thread_ts or None,
-            after_ts=claimed.ts,
-            question_id=claimed.id,
-        )
+        found = await self._platform.find_reply(_target(claimed))
         if found:
             log.info("message %s: its reply is already in Slack; recording it, not posting again", claimed.id)
             text = "\n\n".join(reply.text for reply in found)
@@ -303,7 +306,7 @@ class ChatService:
         conversation_id_var.set(conversation.id)
         name = claimed.user_name
         if name is None and claimed.user_id:
-            name = await self._names.name_of(claimed.user_id)
+            name = await self._platform.display_name(claimed.user_id)
         history = [replace(m, user_name=name) if m.id == claimed.id else m for m in claimed.history]
         window = history_logic.select_window(messages=history, history_size=config.llm.history_size)
         prompt, new_counts = history_logic.build_prompt(
@@ -359,22 +362,13 @@ class ChatService:
     async def _answer_streamed(
         self, claimed: chat_repo.ClaimedMessage, prepared: Prepared, mark_posting: Callable[[], Awaitable[None]]
     ) -> tuple[_Answer, list[str] | None]:
-        """The reply grows in Slack as the model writes it; the final text (or a fallback line) replaces it."""
-        config = self._config.current
+        """The reply grows on the platform as the model writes it; the final text (or a fallback line) replaces it."""
         conversation = claimed.conversation
         engine = self._contracts() if self._contracts else None
-        writer = SlackReplyStream(
-            self._slack,
-            channel=conversation.channel_id,
-            thread_ts=conversation.thread_ts or None,
-            recipient_team_id=claimed.team_id or None,
-            recipient_user_id=claimed.user_id,
-            settings=config.streaming,
-            max_chars=config.slack.max_message_chars,
+        writer = self._platform.open_stream(
+            _target(claimed),
             before_first_post=mark_posting,
             guard=(lambda text: engine.check_reply_partial(text).ok) if engine is not None else None,
-            question_id=claimed.id,
-            question_ts=claimed.ts,
         )
         try:
             result = await self._gateway.complete(
@@ -395,18 +389,10 @@ class ChatService:
         self, text: str, claimed: chat_repo.ClaimedMessage, mark_posting: Callable[[], Awaitable[None]]
     ) -> list[str] | None:
         """Post the reply in one go (split when long); None when Slack would not take it."""
-        conversation = claimed.conversation
         await mark_posting()
         try:
-            return await post_reply(
-                self._slack,
-                channel=conversation.channel_id,
-                thread_ts=conversation.thread_ts or None,
-                text=text,
-                max_chars=self._config.current.slack.max_message_chars,
-                question_id=claimed.id,
-                question_ts=claimed.ts,
-                still_ours=lambda: self.keeper.owns(claimed.id),
+            return await self._platform.post_reply(
+                _target(claimed), text, still_ours=lambda: self.keeper.owns(claimed.id)
             )
         except SlackDeliveryError as exc:
             log.error("could not deliver the reply: %s", exc)
@@ -443,17 +429,12 @@ class ChatService:
             return
         self._on_event("reply" if answer.sender == "bot" and delivered else "fallback" if delivered else "failed")
 
-    def _thinking_status(self, claimed: chat_repo.ClaimedMessage) -> ThinkingStatus | None:
+    def _thinking_status(self, claimed: chat_repo.ClaimedMessage) -> ThinkingIndicator | None:
         """Show "Lukas is thinking…" while the model works: in the thread, or on the message in a DM's main timeline."""
-        settings = self._config.current.assistant
         thread_ts = claimed.conversation.thread_ts or claimed.ts
-        if not settings.thinking_status or not thread_ts:
+        if not thread_ts:
             return None
-        status = ThinkingStatus(
-            self._slack, channel_id=claimed.conversation.channel_id, thread_ts=thread_ts, settings=settings
-        )
-        status.start()
-        return status
+        return self._platform.show_thinking(channel=claimed.conversation.channel_id, thread_ts=thread_ts)
 
     def _judge(self, result: ChatResult, *, last_fallback: str | None, stopped: bool = False) -> _Answer:
         """The model's reply after the output checks, or a fallback line."""
