@@ -20,6 +20,8 @@ from bot.errors import BreakerOpen
 
 CLOSED, OPEN, HALF_OPEN = pybreaker.STATE_CLOSED, pybreaker.STATE_OPEN, pybreaker.STATE_HALF_OPEN
 StateChange = Callable[["Breaker", str, str], None]  # (breaker, old state, new state)
+# Builds a shared storage (e.g. bot.shared.breaker_storage, in Redis) from the breaker's name and its in-process one.
+SharedStorage = Callable[[str, Any], pybreaker.CircuitBreakerStorage]
 
 
 class _ClockedStorage(pybreaker.CircuitMemoryStorage):
@@ -71,11 +73,13 @@ class Breaker:
         ignore: Callable[[BaseException], bool] | None = None,
         on_change: StateChange | None = None,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedStorage | None = None,
     ) -> None:
         self.name = name
         self.activations = 0
         self.on_change = on_change
-        self._storage = _ClockedStorage(clock)
+        local = _ClockedStorage(clock)
+        self._storage: Any = shared(name, local) if shared is not None else local
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=fail_max,
             reset_timeout=reset_seconds,

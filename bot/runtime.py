@@ -32,6 +32,7 @@ from bot.llm.gateway import ChatGateway
 from bot.logging_setup import configure_logging
 from bot.scheduling import DISABLED, ImageScheduler
 from bot.settings import Settings
+from bot.shared.state import shared_state
 from bot.slack.alerts import AdminAlerter
 from bot.slack.client import build_web_client
 from bot.slack.platform import SlackPlatform
@@ -95,7 +96,12 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
     )
     alerter = AdminAlerter(client=slack, config=config)
     contracts = ContractsHolder(config)
-    gateway = ChatGateway(config=config, api_keys=provider_api_keys(settings), alert_admins=alerter.alert)
+    gateway = ChatGateway(
+        config=config,
+        api_keys=provider_api_keys(settings),
+        alert_admins=alerter.alert,
+        shared=shared_state(settings.redis_url),
+    )
     names = UserNames(slack, ttl_seconds=lambda: config.current.slack.user_cache_seconds)
     store = UnitRunner(engine)
     platform = SlackPlatform(slack, config=config, names=names)

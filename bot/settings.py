@@ -22,6 +22,7 @@ class Settings:
     database_url: str | None
     config_path: str
     port: int
+    redis_url: str | None = None  # REDIS_URL: breakers and rate limits shared by every replica
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     @property
@@ -69,5 +70,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, port: int | None = No
         database_url=source.get("DATABASE_URL") or None,
         config_path=source.get("LUKAS_CONFIG", "config.yml"),
         port=port_number,
+        redis_url=source.get("REDIS_URL") or None,
         env=dict(source),
     )

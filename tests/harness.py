@@ -232,6 +232,7 @@ async def running_lukas(
     llm: OpenAIStandIn | None = None,
     migrate_first: bool = True,
     stop_grace: float | None = 5,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Harness]:
     """`stop_grace`: how long answers in progress get at the end (None: config.yml's replicas.shutdown_grace)."""
     async with (
@@ -248,6 +249,7 @@ async def running_lukas(
                 "OPENAI_BASE_URL": llm_api.base_url,
                 "DATABASE_URL": database_url,
                 "LUKAS_CONFIG": str(config_path),
+                **(env or {}),
             }
         )
         if migrate_first:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONFIG = REPO_ROOT / "config.yml"
 POSTGRES_ENV = "LUKAS_TEST_POSTGRES_URL"
+REDIS_ENV = "LUKAS_TEST_REDIS_URL"
 
 # Variables a developer's shell may hold that would change what the bot does under test.
 LUKAS_ENV_VARS = (
@@ -28,6 +29,7 @@ LUKAS_ENV_VARS = (
     "DATABASE_URL",
     "LUKAS_CONFIG",
     "PORT",
+    "REDIS_URL",
 )
 
 T = TypeVar("T")

@@ -34,6 +34,7 @@ from bot.llm.cost_logic import cost_at
 from bot.llm.rate_limit import SlidingWindowLimiter
 from bot.llm.results import ChatResult, ProviderCall
 from bot.llm.stream_reader import DeltaSink, Reading, read_stream
+from bot.shared.state import SharedState
 from bot.tokens import counting as tokens
 
 __all__ = ["ChatGateway", "ChatResult", "DeltaSink", "ProviderCall"]
@@ -85,8 +86,10 @@ class ChatGateway:
         alert_admins: AlertAdmins | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self._config = config
+        self._shared = shared  # REDIS_URL: breakers and rate limits shared with every other replica
         self._alert_admins = alert_admins
         self._sleep = sleep  # retry waits (the test harness replaces it)
         self._limit_sleep: Sleep = asyncio.sleep  # rate-limit waits are about real time
@@ -115,6 +118,7 @@ class ChatGateway:
                 reset_seconds=spec.reset_seconds,
                 ignore=_not_counted,
                 on_change=_log_breaker_change,
+                shared=self._shared.breaker_storage if self._shared is not None else None,
             )
             self._breakers[spec.key] = breaker
         else:
@@ -138,6 +142,31 @@ class ChatGateway:
             limiter.configure(requests=limits.requests_per_minute, tokens=limits.tokens_per_minute)
             limiter.window = self.rate_window_seconds
         return limiter
+
+    async def _wait_for_room(self, spec: ProviderSpec, limiter: SlidingWindowLimiter, estimate: int) -> None:
+        """The provider's rate limit: shared by every replica through Redis when it is there, else this process's."""
+        limits = spec.rate_limit
+        assert limits is not None
+        if self._shared is not None and self._shared.rate_limits.usable():
+            room = await self._shared.rate_limits.acquire(
+                provider=spec.name,
+                requests=limits.requests_per_minute,
+                tokens=limits.tokens_per_minute,
+                cost=estimate,
+                window=self.rate_window_seconds,
+                max_wait=limits.max_wait_seconds,
+                sleep=self._limit_sleep,
+            )
+            if room is False:
+                raise _Throttled()  # not an attempt: nothing was sent
+            if room is True:
+                return
+        delay = limiter.reserve(tokens=estimate, max_wait=limits.max_wait_seconds)
+        if delay is None:
+            raise _Throttled()
+        if delay > 0:
+            log.debug("rate limit of %s: waiting %.2fs", spec.name, delay)
+            await self._limit_sleep(delay)
 
     async def aclose(self) -> None:
         await self._clients.aclose()
@@ -228,12 +257,7 @@ class ChatGateway:
             reading = Reading()
             client = self._clients.get(spec)  # before the rate limit: building a client must not eat into its slot
             if limiter is not None and spec.rate_limit is not None:
-                delay = limiter.reserve(tokens=estimate, max_wait=spec.rate_limit.max_wait_seconds)
-                if delay is None:
-                    raise _Throttled()  # not an attempt: nothing was sent
-                if delay > 0:
-                    log.debug("rate limit of %s: waiting %.2fs", spec.name, delay)
-                    await self._limit_sleep(delay)
+                await self._wait_for_room(spec, limiter, estimate)
             attempts += 1
             sampling = {"temperature": llm.temperature, "max_tokens": llm.max_tokens}
             async with asyncio.timeout(spec.timeout_seconds + 5):

@@ -1,0 +1,28 @@
+"""What a running Lukas shares through Redis, built from REDIS_URL (None: nothing is shared)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pybreaker
+
+from bot.shared.breaker_storage import SharedBreakerStorage
+from bot.shared.health import RedisHealth
+from bot.shared.rate_limits import SharedRateLimits
+
+
+@dataclass
+class SharedState:
+    health: RedisHealth
+    rate_limits: SharedRateLimits
+
+    def breaker_storage(self, name: str, local: Any) -> pybreaker.CircuitBreakerStorage:
+        return SharedBreakerStorage(name=name, health=self.health, local=local)
+
+
+def shared_state(redis_url: str | None, *, probe_every: float = 2.0) -> SharedState | None:
+    if not redis_url:
+        return None
+    health = RedisHealth(redis_url, probe_every=probe_every)
+    return SharedState(health=health, rate_limits=SharedRateLimits(health))
