@@ -62,15 +62,19 @@ async def lukas_process(
     slack: SlackStandIn,
     llm: OpenAIStandIn,
     overrides: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[LukasProcess]:
+    """`env`: more environment (e.g. REDIS_URL). A process the caller already ended is left alone."""
     config = write_config(
         workdir / "config.yml",
         llm_base_url=llm.base_url,
         overrides={"logging": {"level": "WARNING"}, **(overrides or {})},
     )
     port = free_port()
+    more_env = env or {}
     env = {
         **os.environ,
+        **more_env,
         "SLACK_BOT_TOKEN": "xoxb-bench",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url,
@@ -106,7 +110,8 @@ async def lukas_process(
                 raise RuntimeError(f"lukas exited at start: {log_path.read_text()[-2000:]}")
             yield running
         finally:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
