@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.errors import ImageGenerationError
-from bot.images import repo
+from bot.images import budget_repo, repo
 from bot.images.caption_logic import template_caption
-from bot.images.cost_logic import budget_allows, budget_reason, image_cost, missing_price_reason, price_for
+from bot.images.cost_logic import budget_reason, image_cost, missing_price_reason, price_for
 from bot.images.delivery import ImageDelivery, safe_change
 from bot.images.generation import ImageAPI, Sleep, image_bytes, request_image
 from bot.images.retry_logic import short
@@ -216,12 +216,15 @@ class WeeklyImageJob:
             return await repo.change(self._sessions, row.id, now=self._now(), status="failed", error=reason)
 
         start, end = month_window(now=now, timezone=images.schedule.timezone)
-        spent = await repo.spent(self._sessions, start=start, end=end, exclude_id=row.id)
-        if not budget_allows(spent_usd=spent, price_usd=price, budget_usd=images.monthly_budget_usd):
+        month = f"{local_day(moment=now, timezone=images.schedule.timezone):%Y-%m}"
+        # Reserve the price atomically: a run starting meanwhile sees it, and two runs never both pass the budget.
+        if not await budget_repo.reserve(
+            self._sessions, month=month, start=start, end=end, amount=price, budget=images.monthly_budget_usd
+        ):
+            spent = await budget_repo.reserved(self._sessions, month=month)
             return await self._skip(
                 row, budget_reason(spent_usd=spent, price_usd=price, budget_usd=images.monthly_budget_usd)
             )
-        # Reserve the price, so a run starting meanwhile counts it against the budget.
         row = await repo.change(self._sessions, row.id, now=self._now(), cost_usd=price)
 
         try:
@@ -240,6 +243,7 @@ class WeeklyImageJob:
             log.error("weekly image %s: failed after %d attempt(s): %s", key, exc.attempts, exc)
             if exc.alert:
                 await self._alert(f"image_{exc.kind}", f"The weekly bear picture failed: {exc}")
+            await budget_repo.adjust(self._sessions, month=month, delta=-price)  # nothing was bought
             return await repo.change(
                 self._sessions,
                 row.id,
@@ -253,6 +257,7 @@ class WeeklyImageJob:
         cost = image_cost(config=images, model=images.model, size=images.size, quality=images.quality, usage=raw.usage)
         cost_usd = cost.usd if cost is not None else price
         source = cost.source if cost is not None else "price table"
+        await budget_repo.adjust(self._sessions, month=month, delta=cost_usd - price)  # settle the real cost
         try:
             data, kind, fetched_from = await image_bytes(self._images, raw=raw, config=images, sleep=self._sleep)
         except ImageGenerationError as exc:

@@ -35,7 +35,11 @@ def manual_key(now: dt.datetime) -> str:
 
 
 def slots_between(*, schedule: ScheduleConfig, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
-    """Cron times t with start <= t <= end, oldest first."""
+    """Cron times t with start <= t <= end, oldest first.
+
+    Daylight saving: a local time that happens twice (the fall-back hour) is one slot, its first occurrence; a
+    local time that never happens (the spring-forward hour) is the trigger's one shifted time. Either way, once.
+    """
     trigger = trigger_for(schedule)
     zone = ZoneInfo(schedule.timezone)
     found: list[dt.datetime] = []
@@ -45,8 +49,11 @@ def slots_between(*, schedule: ScheduleConfig, start: dt.datetime, end: dt.datet
         fire = trigger.get_next_fire_time(None, cursor)
         if fire is None or _utc(fire) > end_utc:
             break
-        found.append(fire)
-        cursor = fire + dt.timedelta(microseconds=1)
+        if not found or fire.replace(tzinfo=None) != found[-1].replace(tzinfo=None):
+            found.append(fire)
+        # A whole second later, counted in UTC: the trigger drops microseconds, and local wall-clock arithmetic
+        # in the repeated hour lands back on its first occurrence (both made the search spin to its step cap).
+        cursor = (_utc(fire) + dt.timedelta(seconds=1)).astimezone(zone)
     return found
 
 
