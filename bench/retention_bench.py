@@ -11,11 +11,14 @@ import argparse
 import asyncio
 import datetime as dt
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from sqlalchemy import insert, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.chat.privacy import erase_expired
 from bot.store import migrate
