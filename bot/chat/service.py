@@ -31,8 +31,10 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from bot.chat import history_logic
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
+from bot.chat.guards import ChatGuards
 from bot.chat.lease_keeper import LeaseKeeper
 from bot.chat.ledger_logic import ledger_rows
+from bot.chat.limits_logic import ANSWER, SLOW_DOWN
 from bot.chat.ports import ChatPlatform, ReplyTarget, ThinkingIndicator
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
 from bot.config.live import LiveConfig
@@ -40,7 +42,7 @@ from bot.errors import LeaseLost, SlackDeliveryError
 from bot.llm.fallbacks import pick_line
 from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
-from bot.store import chat_repo, leases
+from bot.store import chat_repo, leases, privacy_repo
 from bot.store.leases import Lease
 from bot.store.units import NORMAL, URGENT, UnitRunner
 
@@ -69,14 +71,16 @@ def _log_database_retry(state: RetryCallState) -> None:
     log.warning("database unavailable (%s: %s); retrying", type(error).__name__, reason[:200])
 
 
-def _target(claimed: chat_repo.ClaimedMessage) -> ReplyTarget:
-    """Where the reply goes, naming the question (so a reply whose post was interrupted can be found again)."""
+def _target(claimed: chat_repo.ClaimedMessage, people: frozenset[str]) -> ReplyTarget:
+    """Where the reply goes, who takes part (the only ones a reply may mention), and the question (named on the
+    reply, so a reply whose post was interrupted can be found again)."""
     conversation = claimed.conversation
     return ReplyTarget(
         conversation.channel_id,
         conversation.thread_ts or None,
         claimed.team_id or None,
         claimed.user_id,
+        people,
         question_id=claimed.id,
         question_ts=claimed.ts,
     )
@@ -101,6 +105,7 @@ class ChatService:
         answer_db_retry_seconds: float = 60.0,
         instance_id: str | None = None,
         on_event: Callable[[str], None] | None = None,
+        guards: ChatGuards | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -124,6 +129,7 @@ class ChatService:
         # One process on SQLite: at the first sweep every other owner's lease belongs to a process that is gone.
         self._foreign_now = store.dialect == "sqlite"
         self._prompting = PromptPreparer(config=config, contracts=contracts)
+        self.guards = guards or ChatGuards(config=config)
 
     # ----- database with retries for transient trouble (a restarting PostgreSQL, a locked SQLite)
     async def _db(self, work: Callable[[Connection], T], *, within: float, priority: int = NORMAL) -> T:
@@ -179,11 +185,22 @@ class ChatService:
         conversation_id_var.set(result.conversation_id)
         log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
         self.keeper.hold(Lease(result.message_id, result.epoch), asked_at=asked_at)
+        self.guards.judge(
+            message_id=result.message_id, user_id=incoming.user_id, conversation_id=result.conversation_id
+        )
         self.schedule(result.message_id)
         return "accepted"
 
     def schedule(self, message_id: int, *, takeover: bool = False, foreign_now: bool = False) -> bool:
         if message_id in self._tasks:
+            return False
+        if not self.guards.room_for(len(self._tasks)):
+            log.warning(
+                "busy (%d answers in flight or queued, limits:): message %s is left to the sweeper",
+                len(self._tasks),
+                message_id,
+            )
+            self.keeper.drop(message_id)  # its lease runs out, then the sweeper (here or on a replica) takes it
             return False
         answering = self.answer(message_id, takeover=takeover, foreign_now=foreign_now)
         task = asyncio.create_task(answering, name=f"answer-{message_id}")
@@ -229,17 +246,25 @@ class ChatService:
     # ----- answer: after the ack
     async def answer(self, message_id: int, *, takeover: bool = False, foreign_now: bool = False) -> None:
         """Answer a message this worker accepted, or (`takeover`) one whose lease ran out."""
+        async with self.guards.gate:
+            await self._answer(message_id, takeover=takeover, foreign_now=foreign_now)
+
+    async def _answer(self, message_id: int, *, takeover: bool, foreign_now: bool) -> None:
         try:
             lease = await self._take_over(message_id, foreign_now) if takeover else self.keeper.lease(message_id)
             if lease is None:
                 return
             history_size = self._config.current.llm.history_size
-            claimed = await self._db(
-                lambda s: chat_repo.load_claimed(s, message_id, history_size=history_size), within=self._answer_db_retry
+            claimed, people = await self._db(
+                lambda s: (
+                    chat_repo.load_claimed(s, message_id, history_size=history_size),
+                    privacy_repo.participants(s, message_id),
+                ),
+                within=self._answer_db_retry,
             )
-            if lease.state == chat_repo.POSTING and await self._recover_posting(claimed, lease):
+            if lease.state == chat_repo.POSTING and await self._recover_posting(claimed, lease, people):
                 return
-            await self._answer_claimed(claimed, lease)
+            await self._answer_claimed(claimed, lease, people)
         except LeaseLost as exc:
             self._on_event("lease_lost")
             log.warning("%s; stopping without posting (the replica holding it answers)", exc)
@@ -269,10 +294,10 @@ class ChatService:
             log.info("took over message %s (%s, lease epoch %d)", message_id, lease.state, lease.epoch)
         return lease
 
-    async def _recover_posting(self, claimed: chat_repo.ClaimedMessage, lease: Lease) -> bool:
+    async def _recover_posting(self, claimed: chat_repo.ClaimedMessage, lease: Lease, people: frozenset[str]) -> bool:
         """A worker vanished while posting: if its reply is in Slack, record it; otherwise answer again."""
         conversation = claimed.conversation
-        found = await self._platform.find_reply(_target(claimed))
+        found = await self._platform.find_reply(_target(claimed, people))
         if found:
             log.info("message %s: its reply is already in Slack; recording it, not posting again", claimed.id)
             text = "\n\n".join(reply.text for reply in found)
@@ -299,11 +324,15 @@ class ChatService:
         log.info("message %s: no reply in Slack after an interrupted post; answering it again", claimed.id)
         return False
 
-    async def _answer_claimed(self, claimed: chat_repo.ClaimedMessage, lease: Lease) -> None:
+    async def _answer_claimed(self, claimed: chat_repo.ClaimedMessage, lease: Lease, people: frozenset[str]) -> None:
         config = self._config.current
         conversation = claimed.conversation
         event_id_var.set(claimed.event_id)
         conversation_id_var.set(conversation.id)
+        verdict = self.guards.verdict_for(claimed.id)
+        if verdict != ANSWER or await self.guards.over_budget(self.run_db):
+            await self._answer_guarded(claimed, lease, verdict)
+            return
         name = claimed.user_name
         if name is None and claimed.user_id:
             name = await self._platform.display_name(claimed.user_id)
@@ -321,52 +350,86 @@ class ChatService:
             log.warning("message refused by the input checks: %s", prepared.refusal)
 
         async def mark_posting() -> None:
-            """The last write before anything is visible in Slack (fenced): from here on it is never posted
-            blindly again, and shutdown no longer cuts it off."""
-            self._posting.add(claimed.id)
-            if not self.keeper.owns(claimed.id):
-                raise LeaseLost(f"lease on message {claimed.id} expired before posting")
-            marked = await self._db(
-                lambda s: chat_repo.mark_posting(
-                    s,
-                    lease,
-                    owner=self.instance_id,
-                    user_name=name,
-                    flag_reason=prepared.refusal,
-                    counts=new_counts,
-                ),
-                within=self._answer_db_retry,
-            )
-            if not marked:
-                raise LeaseLost(f"lease on message {claimed.id} was taken over before posting")
+            await self._mark_posting(claimed, lease, user_name=name, flag_reason=prepared.refusal, counts=new_counts)
 
         if prepared.refusal is not None:
             answer = _Answer(self._line(config.fallbacks.refusal_lines, conversation.last_fallback), "fallback")
-            timestamps = await self._post_whole(answer.text, claimed, mark_posting)
+            timestamps = await self._post_whole(answer.text, claimed, mark_posting, people)
         else:
             status = self._thinking_status(claimed)
             try:
                 if config.streaming.enabled:
-                    answer, timestamps = await self._answer_streamed(claimed, prepared, mark_posting)
+                    answer, timestamps = await self._answer_streamed(claimed, prepared, mark_posting, people)
                 else:
                     answer = self._judge(
                         await self._gateway.complete(prepared.messages, prompt_tokens=prepared.prompt_tokens),
                         last_fallback=conversation.last_fallback,
+                        people=people,
                     )
-                    timestamps = await self._post_whole(answer.text, claimed, mark_posting)
+                    timestamps = await self._post_whole(answer.text, claimed, mark_posting, people)
             finally:
                 if status is not None:
                     await status.clear()
         await self._record(claimed, lease, answer, timestamps)
 
+    async def run_db(self, work: Callable[[Connection], T]) -> T:
+        """One unit of work on the chat store, with the answer path's retries (privacy jobs and commands use it)."""
+        return await self._db(work, within=self._answer_db_retry)
+
+    async def _mark_posting(
+        self,
+        claimed: chat_repo.ClaimedMessage,
+        lease: Lease,
+        *,
+        user_name: str | None,
+        flag_reason: str | None,
+        counts: dict[int, int],
+    ) -> None:
+        """The last write before anything is visible in Slack (fenced): from here on it is never posted blindly
+        again, and shutdown no longer cuts it off. Raises LeaseLost when another replica holds it now."""
+        self._posting.add(claimed.id)
+        if not self.keeper.owns(claimed.id):
+            raise LeaseLost(f"lease on message {claimed.id} expired before posting")
+        marked = await self._db(
+            lambda s: chat_repo.mark_posting(
+                s, lease, owner=self.instance_id, user_name=user_name, flag_reason=flag_reason, counts=counts
+            ),
+            within=self._answer_db_retry,
+        )
+        if not marked:
+            raise LeaseLost(f"lease on message {claimed.id} was taken over before posting")
+
+    async def _answer_guarded(self, claimed: chat_repo.ClaimedMessage, lease: Lease, verdict: str) -> None:
+        """Over a limit or over the budget: a slow-down or resting line (or, later in the window, nothing), and
+        no model call. The message stays stored, flagged so it stays out of future prompts."""
+        config = self._config.current
+        conversation = claimed.conversation
+        reason = "over the chat budget" if verdict == ANSWER else "over a limit"
+        lines = config.limits.resting_lines if verdict == ANSWER else config.limits.slow_down_lines
+
+        async def mark_posting() -> None:
+            await self._mark_posting(claimed, lease, user_name=None, flag_reason=reason, counts={})
+
+        if verdict in (ANSWER, SLOW_DOWN):
+            answer = _Answer(self._line(lines, conversation.last_fallback), "fallback")
+            timestamps = await self._post_whole(answer.text, claimed, mark_posting, frozenset())
+        else:  # QUIET: the slow-down line was already said in this window
+            await mark_posting()
+            answer, timestamps = _Answer("", "fallback"), []
+        await self._record(claimed, lease, answer, timestamps)
+
     async def _answer_streamed(
-        self, claimed: chat_repo.ClaimedMessage, prepared: Prepared, mark_posting: Callable[[], Awaitable[None]]
+        self,
+        claimed: chat_repo.ClaimedMessage,
+        prepared: Prepared,
+        mark_posting: Callable[[], Awaitable[None]],
+        people: frozenset[str],
     ) -> tuple[_Answer, list[str] | None]:
         """The reply grows on the platform as the model writes it; the final text (or a fallback line) replaces it."""
         conversation = claimed.conversation
         engine = self._contracts() if self._contracts else None
         writer = self._platform.open_stream(
-            _target(claimed),
+            _target(claimed, people),
             before_first_post=mark_posting,
             guard=(lambda text: engine.check_reply_partial(text).ok) if engine is not None else None,
         )
@@ -376,7 +439,8 @@ class ChatService:
             )
         finally:
             await writer.settle()
-        answer = self._judge(result, last_fallback=conversation.last_fallback, stopped=result.stopped or writer.stopped)
+        stopped = result.stopped or writer.stopped
+        answer = self._judge(result, last_fallback=conversation.last_fallback, stopped=stopped, people=people)
         try:
             if answer.sender == "bot":
                 return answer, await writer.deliver(answer.text)
@@ -386,13 +450,17 @@ class ChatService:
             return answer, None
 
     async def _post_whole(
-        self, text: str, claimed: chat_repo.ClaimedMessage, mark_posting: Callable[[], Awaitable[None]]
+        self,
+        text: str,
+        claimed: chat_repo.ClaimedMessage,
+        mark_posting: Callable[[], Awaitable[None]],
+        people: frozenset[str],
     ) -> list[str] | None:
         """Post the reply in one go (split when long); None when Slack would not take it."""
         await mark_posting()
         try:
             return await self._platform.post_reply(
-                _target(claimed), text, still_ours=lambda: self.keeper.owns(claimed.id)
+                _target(claimed, people), text, still_ours=lambda: self.keeper.owns(claimed.id)
             )
         except SlackDeliveryError as exc:
             log.error("could not deliver the reply: %s", exc)
@@ -404,6 +472,7 @@ class ChatService:
         """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
+        self.guards.add_spending(sum(float(row.get("cost_usd") or 0.0) for row in calls))
         delivered = timestamps is not None
         reply_tokens = self._prompting.count(answer.text) if delivered and answer.sender == "bot" else None
         recorded = await self._db(
@@ -414,7 +483,7 @@ class ChatService:
                 question_id=claimed.id,
                 conversation=conversation,
                 sender=answer.sender,
-                text=answer.text if delivered else None,
+                text=answer.text if delivered and answer.text else None,
                 slack_ts=timestamps[0] if timestamps else None,
                 token_count=reply_tokens,
                 llm_call=calls,
@@ -436,7 +505,9 @@ class ChatService:
             return None
         return self._platform.show_thinking(channel=claimed.conversation.channel_id, thread_ts=thread_ts)
 
-    def _judge(self, result: ChatResult, *, last_fallback: str | None, stopped: bool = False) -> _Answer:
+    def _judge(
+        self, result: ChatResult, *, last_fallback: str | None, people: frozenset[str], stopped: bool = False
+    ) -> _Answer:
         """The model's reply after the output checks, or a fallback line."""
         config = self._config.current
         fallback = _Answer(self._line(config.fallbacks.lines, last_fallback), "fallback", result)
@@ -456,6 +527,9 @@ class ChatService:
                 )
                 return fallback
             text = checked.value
+        text = self._platform.make_safe(text, participants=people)  # what is posted is what is stored
+        if not text.strip():
+            return fallback
         return _Answer(text, "bot", result)
 
     def _line(self, lines: list[str], last: str | None) -> str:

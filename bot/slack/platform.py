@@ -10,6 +10,7 @@ from bot.chat.ports import PostedReply, ReplyStream, ReplyTarget, ThinkingIndica
 from bot.config.live import LiveConfig
 from bot.slack.assistant import ThinkingStatus
 from bot.slack.replies import UserNames, find_own_reply, post_reply
+from bot.slack.sanitise_logic import sanitise_outgoing
 from bot.slack.streaming import SlackReplyStream
 
 
@@ -18,6 +19,9 @@ class SlackPlatform:
         self._client = client
         self._config = config
         self._names = names
+
+    def make_safe(self, text: str, *, participants: frozenset[str]) -> str:
+        return sanitise_outgoing(text, allowed_user_ids=participants)
 
     async def post_reply(
         self, target: ReplyTarget, text: str, *, still_ours: Callable[[], bool] | None = None
@@ -31,6 +35,7 @@ class SlackPlatform:
             question_id=target.question_id,
             question_ts=target.question_ts,
             still_ours=still_ours,
+            allowed_user_ids=target.participants,
         )
 
     async def find_reply(self, target: ReplyTarget) -> list[PostedReply]:
@@ -65,6 +70,7 @@ class SlackPlatform:
             guard=guard,
             question_id=target.question_id,
             question_ts=target.question_ts,
+            allowed_user_ids=target.participants,
         )
 
     def show_thinking(self, *, channel: str, thread_ts: str) -> ThinkingIndicator | None:

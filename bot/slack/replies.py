@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import LeaseLost, SlackDeliveryError
 from bot.slack.client import slack_error
 from bot.slack.format_logic import split_message
+from bot.slack.sanitise_logic import sanitise_outgoing
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,13 @@ async def post_reply(
     question_id: int | None = None,
     question_ts: str | None = None,
     still_ours: Callable[[], bool] | None = None,
+    allowed_user_ids: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Post `text` in the channel (or thread); returns the ts of each part. slack-sdk retries `ratelimited`
     (Retry-After capped); an unknown outcome is checked in Slack (by the reply's metadata) before posting again.
-    `still_ours` is asked before every attempt: a writer that lost its lease stops (LeaseLost)."""
+    `still_ours` is asked before every attempt: a writer that lost its lease stops (LeaseLost). Mentions of
+    anyone outside `allowed_user_ids` are dropped, special mentions neutralised (sanitise_logic)."""
+    text = sanitise_outgoing(text, allowed_user_ids=allowed_user_ids)
     timestamps: list[str] = []
     parts = split_message(text, limit=max_chars)
     index = 0

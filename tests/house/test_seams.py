@@ -126,9 +126,12 @@ async def test_the_chat_core_answers_through_a_platform_that_is_not_slack(
                 await asyncio.sleep(0.02)
 
             (posted,) = platform.posts
-            # the place, who asked (Slack's chat_stream needs it) and the question (named on the reply, so an
-            # interrupted post can be found again)
-            expected = ReplyTarget("D0SEAM", None, "T0TEAM", "U0ANNA", question_id=1, question_ts="1700000000.000100")
+            # the place, who asked (Slack's chat_stream needs it), the people taking part (the only ones a reply
+            # may mention) and the question (named on the reply, so an interrupted post can be found again)
+            anna = frozenset({"U0ANNA"})
+            expected = ReplyTarget(
+                "D0SEAM", None, "T0TEAM", "U0ANNA", anna, question_id=1, question_ts="1700000000.000100"
+            )
             assert posted.target == expected
             assert (posted.text, posted.streamed) == ("Bees make honey, and I eat it. 🐻", streaming)
             assert platform.thinking_shown == 1 and platform.thinking == []  # shown while working, then cleared
