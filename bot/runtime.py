@@ -36,6 +36,7 @@ from bot.scheduling import DISABLED, ImageScheduler
 from bot.settings import Settings
 from bot.shared.state import shared_state
 from bot.slack.alerts import AdminAlerter
+from bot.slack.auth import seed_bolt_authorization, verify_token
 from bot.slack.client import build_web_client
 from bot.slack.platform import SlackPlatform
 from bot.slack.replies import UserNames
@@ -184,6 +185,13 @@ class Lukas:
     async def start(self, *, host: str = "0.0.0.0", port: int | None = None) -> int | None:
         """Start serving; returns the HTTP port (None in Socket Mode)."""
         await ping(self.services.engine)
+        if self.services.slack.session is None:
+            # One keep-alive connection pool for every Web API call, instead of a new session per call.
+            self.services.slack.session = aiohttp.ClientSession()
+        within = self.config.current.slack.auth_retry_seconds
+        checked = await verify_token(self.services.slack, within=within)
+        if checked is not None:
+            seed_bolt_authorization(self.bolt, checked)
         llm = self.config.current.llm
         # Load the tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack).
         await asyncio.to_thread(encoding_for, counting_model(self.config.current), llm.default_encoding)
@@ -191,9 +199,6 @@ class Lukas:
         # garbage collector's full passes, which otherwise pause the event loop for tens of milliseconds.
         gc.collect()
         gc.freeze()
-        if self.services.slack.session is None:
-            # One keep-alive connection pool for every Web API call, instead of a new session per call.
-            self.services.slack.session = aiohttp.ClientSession()
         self._background.append(asyncio.create_task(self.services.chat.keeper.run(), name="lease-keeper"))
         self._background.append(asyncio.create_task(self.services.chat.run_sweeper(), name="chat-sweeper"))
         self.images.start()

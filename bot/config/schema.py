@@ -107,6 +107,7 @@ class SlackConfig(Strict):
     user_cache_seconds: int = Field(default=3600, ge=0)
     max_message_chars: int = Field(default=3900, ge=100, le=40_000)
     admin_alert_interval_seconds: int = Field(default=3600, ge=0)
+    auth_retry_seconds: float = Field(default=20.0, ge=0, le=600)
 
 
 class ReloadConfig(Strict):

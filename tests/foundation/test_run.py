@@ -19,6 +19,7 @@ from bot.errors import StartupError
 from bot.settings import load_settings
 from bot.store import migrate
 from bot.store.db import create_engine
+from tests.harness import write_config
 from tests.helpers import SHIPPED_CONFIG, clean_env, free_port, run_lukas
 from tests.standins.slack_api import SlackStandIn
 
@@ -191,6 +192,9 @@ def test_settings_pick_the_mode_and_port() -> None:
         load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}).require_slack()
 
 
+NO_AUTH_RETRY = {"slack": {"auth_retry_seconds": 0}}
+
+
 async def test_healthz_answers_503_while_the_database_is_unreachable(tmp_path: Path) -> None:
     from bot.runtime import Lukas
 
@@ -205,7 +209,9 @@ async def test_healthz_answers_503_while_the_database_is_unreachable(tmp_path: P
         },
         port=0,
     )
-    lukas = Lukas(settings, LiveConfig(load_config(SHIPPED_CONFIG, env={}), path=SHIPPED_CONFIG))
+    # Slack is unreachable here too: auth.test is not retried (auth_retry_seconds: 0), Lukas serves anyway.
+    path = write_config(tmp_path / "config.yml", llm_base_url="http://127.0.0.1:9/v1", overrides=NO_AUTH_RETRY)
+    lukas = Lukas(settings, LiveConfig(load_config(path, env={}), path=path))
     port = await lukas.start(host="127.0.0.1", port=0)
     assert port
     good_engine = lukas.services.engine
