@@ -32,6 +32,7 @@ from bot.errors import DatabaseUnavailableError
 from bot.llm.chain_logic import counting_model
 from bot.llm.gateway import ChatGateway
 from bot.logging_setup import configure_logging
+from bot.observability.metrics import LukasMetrics
 from bot.scheduling import DISABLED, ImageScheduler
 from bot.settings import Settings
 from bot.shared.state import shared_state
@@ -73,6 +74,7 @@ class Services:
     contracts: ContractsHolder
     gateway: ChatGateway
     chat: ChatService
+    prometheus: LukasMetrics
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
@@ -109,9 +111,18 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
     store = UnitRunner(engine)
     platform = SlackPlatform(slack, config=config, names=names)
     guards = ChatGuards(config=config, alert=alerter.alert)
+    metrics = LukasMetrics(breakers=gateway.breaker_states)
     chat = ChatService(
-        config=config, store=store, platform=platform, gateway=gateway, contracts=contracts, guards=guards
+        config=config,
+        store=store,
+        platform=platform,
+        gateway=gateway,
+        contracts=contracts,
+        guards=guards,
+        on_event=metrics.event,
+        on_model_calls=metrics.model_calls,
     )
+    metrics.in_flight = lambda: chat.in_flight
     return Services(
         settings=settings,
         config=config,
@@ -123,6 +134,7 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
         contracts=contracts,
         gateway=gateway,
         chat=chat,
+        prometheus=metrics,
     )
 
 
@@ -182,6 +194,14 @@ class Lukas:
             return False, details
         return True, details
 
+    async def metrics_text(self) -> bytes:
+        """GET /metrics: the Prometheus text, with the stuck-question counts read now."""
+        try:
+            self.services.prometheus.stuck(await asyncio.wait_for(self.services.chat.stuck_counts(), timeout=5))
+        except Exception as exc:  # the counters still answer while the database is away
+            log.warning("/metrics: could not count stuck questions (%s)", type(exc).__name__)
+        return self.services.prometheus.render()
+
     async def start(self, *, host: str = "0.0.0.0", port: int | None = None) -> int | None:
         """Start serving; returns the HTTP port (None in Socket Mode)."""
         await ping(self.services.engine)
@@ -212,7 +232,9 @@ class Lukas:
             await self._socket_handler.connect_async()
             log.info("Lukas is connected to Slack in Socket Mode")
             return None
-        web_app = build_web_app(self.bolt, health=self.health, signing_secret=self.settings.signing_secret)
+        web_app = build_web_app(
+            self.bolt, health=self.health, signing_secret=self.settings.signing_secret, metrics=self.metrics_text
+        )
         self._http = await start_http(web_app, host=host, port=self.settings.port if port is None else port)
         bound = self._http.addresses[0][1] if self._http.addresses else self.settings.port
         log.info("Lukas is listening on http://%s:%s/slack/events (health: /healthz)", host, bound)

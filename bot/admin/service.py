@@ -83,8 +83,15 @@ class AdminCommands:
             config_path=str(self.config.file),
             last_reload=reload_logic.summary(last) if last is not None else None,
             contracts=contracts,
+            stuck=await self._stuck() if database_ok else None,
         )
         return code_block(status_logic.status_lines(facts))
+
+    async def _stuck(self) -> dict[str, int] | None:
+        try:
+            return await self.services.chat.stuck_counts()
+        except Exception:
+            return None
 
     async def _last_image(self) -> ImageFacts | None:
         try:

@@ -31,6 +31,7 @@ class StatusFacts:
     config_path: str
     last_reload: str | None = None  # what the last reload did, if any since the start
     contracts: list[str] = field(default_factory=list)  # render_metrics lines of this process
+    stuck: dict[str, int] | None = None  # questions stuck in posting (past the grace) and failed; None: unknown
 
 
 def duration(seconds: float) -> str:
@@ -85,6 +86,11 @@ def status_lines(facts: StatusFacts) -> list[str]:
         f"Config: {facts.config_path}" + (f"; last reload: {facts.last_reload}" if facts.last_reload else ""),
         f"Last picture: {image_line(facts.last_image) if facts.database_ok else 'unknown (database unreachable)'}",
     ]
+    if facts.stuck is not None:
+        lines.append(
+            f"Questions stuck: {facts.stuck.get('posting', 0)} in posting (may or may not be in Slack), "
+            f"{facts.stuck.get('failed', 0)} failed (Slack would not take the reply)"
+        )
     if facts.scheduler == "disabled":
         lines.append("Next picture: none (images.enabled is false)")
     else:

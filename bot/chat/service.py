@@ -105,6 +105,7 @@ class ChatService:
         answer_db_retry_seconds: float = 60.0,
         instance_id: str | None = None,
         on_event: Callable[[str], None] | None = None,
+        on_model_calls: Callable[[list[dict[str, object]]], None] | None = None,
         guards: ChatGuards | None = None,
     ) -> None:
         self._config = config
@@ -123,6 +124,7 @@ class ChatService:
             ttl=lambda: self._config.current.replicas.lease_seconds,
         )
         self._on_event = on_event or (lambda _name: None)  # counters for /metrics
+        self._on_model_calls = on_model_calls or (lambda _rows: None)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._posting: set[int] = set()  # answers past the point of no return: never cancelled at shutdown
         self._taking = True  # False once shutting down: no new answers, no take-overs
@@ -180,9 +182,11 @@ class ChatService:
             priority=URGENT,
         )
         if isinstance(result, chat_repo.Rejected):
+            self._on_event("rejected")
             log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, result.reason)
             return result.reason
         conversation_id_var.set(result.conversation_id)
+        self._on_event("accepted")
         log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
         self.keeper.hold(Lease(result.message_id, result.epoch), asked_at=asked_at)
         self.guards.judge(
@@ -238,6 +242,11 @@ class ChatService:
         if released:
             log.info("handed %d unfinished answer(s) back for another Lukas: %s", len(released), released)
         return released
+
+    async def stuck_counts(self) -> dict[str, int]:
+        """Questions stuck in `posting` past the grace (a post that may or may not be in Slack) and `failed` ones."""
+        grace = self._config.current.replicas.posting_grace_seconds
+        return await self._store.run(lambda s: leases.stuck_counts(s, posting_grace=grace))
 
     async def drain(self, timeout: float) -> None:
         """Shutdown with the default posting grace (kept for callers of the old name)."""
@@ -473,6 +482,7 @@ class ChatService:
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
         self.guards.add_spending(sum(float(row.get("cost_usd") or 0.0) for row in calls))
+        self._on_model_calls(calls)
         delivered = timestamps is not None
         reply_tokens = self._prompting.count(answer.text) if delivered and answer.sender == "bot" else None
         recorded = await self._db(

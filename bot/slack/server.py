@@ -29,7 +29,13 @@ def _rejected(request: web.Request, *, length: int, reason: str, status: int) ->
     return web.json_response({"error": "invalid request" if status == 401 else "malformed request"}, status=status)
 
 
-def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck, signing_secret: str | None = None) -> web.Application:
+def build_web_app(
+    bolt_app: AsyncApp,
+    *,
+    health: HealthCheck,
+    signing_secret: str | None = None,
+    metrics: Callable[[], Awaitable[bytes]] | None = None,
+) -> web.Application:
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: web.Request) -> web.Response:
@@ -58,6 +64,11 @@ def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck, signing_secret: st
             log.warning("rejected %s /slack/events (%d bytes): bad or stale signature", request.method, len(body))
         return await to_aiohttp_response(bolt_response)
 
+    async def prometheus(_request: web.Request) -> web.Response:
+        assert metrics is not None
+        body = await metrics()
+        return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
     async def healthz(_request: web.Request) -> web.Response:
         try:
             healthy, details = await health()
@@ -69,6 +80,8 @@ def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck, signing_secret: st
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
+    if metrics is not None:
+        app.router.add_get("/metrics", prometheus)
     return app
 
 

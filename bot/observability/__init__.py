@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics for GET /metrics."""
