@@ -303,22 +303,27 @@ class ChatGateway:
             latency_ms=int((time.monotonic() - started) * 1000),
         )
         log.info(
-            "model %s answered in %d ms (%d+%d tokens, $%.6f)%s",
+            "model %s answered in %d ms (%d+%d tokens, %s)%s",
             spec.key,
             call.latency_ms,
             used_prompt,
             used_completion,
-            call.cost_usd,
+            "cost unknown" if call.cost_usd is None else f"${call.cost_usd:.6f}",
             " (stopped by the output checks)" if reading.stopped else "",
         )
         return _Link(call, text, finish_reason, streamed=reading.streamed, stopped=reading.stopped)
 
-    def _cost(self, spec: ProviderSpec, prompt_tokens: int, completion_tokens: int) -> float:
+    def _cost(self, spec: ProviderSpec, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """None when the model has no price: the ledger records the cost as unknown, never as $0."""
         if spec.price is None:
             if spec.model not in self._unpriced_warned:
                 self._unpriced_warned.add(spec.model)
-                log.warning("model %s has no price in config.yml (prices:); its cost is recorded as 0", spec.model)
-            return 0.0
+                log.warning(
+                    "model %s has no price in config.yml (its provider's price: or prices:); its cost is recorded "
+                    "as unknown",
+                    spec.model,
+                )
+            return None
         return cost_at(spec.price, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     async def _failed(
@@ -368,7 +373,8 @@ class ChatGateway:
             attempts=attempts,
             prompt_tokens=prompt,
             completion_tokens=completion,
-            cost_usd=self._cost(spec, prompt, completion) if reading.streamed else 0.0,
+            # Nothing billed unless text streamed; for a model without a price even that stays unknown.
+            cost_usd=self._cost(spec, prompt, completion) if reading.streamed or spec.price is None else 0.0,
             latency_ms=int((time.monotonic() - started) * 1000),
         )
         return _Link(call, streamed=reading.streamed)
