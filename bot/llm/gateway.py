@@ -43,7 +43,13 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 AlertAdmins = Callable[[str, str], Awaitable[bool]]
 _NOT_COUNTED_BY_BREAKER = frozenset(
-    {outcomes.AUTH, outcomes.INVALID_REQUEST, outcomes.CONTENT_FILTER, outcomes.CONTEXT_LENGTH}
+    {
+        outcomes.AUTH,
+        outcomes.INVALID_REQUEST,
+        outcomes.CONTENT_FILTER,
+        outcomes.CONTEXT_LENGTH,
+        outcomes.MODEL_NOT_FOUND,
+    }
 )
 
 
@@ -343,19 +349,16 @@ class ChatGateway:
             detail = "its rate limit would wait longer than rate_limit.max_wait_seconds"
         else:
             detail = "Retry-After longer than the retry policy allows"
-        if outcome == outcomes.AUTH:
-            log.critical(
-                "model %s (%s) rejected our credentials (%s). Check its API key in the environment.",
-                spec.key,
-                spec.provider,
-                detail,
-            )
+        admin_problem = outcomes.admin_problem(
+            outcome=outcome, name=spec.name, provider=spec.provider, model=spec.model, detail=detail
+        )
+        if admin_problem is not None:  # only an admin can fix it: log CRITICAL, DM the admins (once per interval)
+            alert_key, text = admin_problem
+            log.critical("model %s: %s", spec.key, text)
             if self._alert_admins is not None:
                 await self._alert_admins(
-                    f"llm_auth:{spec.name}",
-                    f":warning: Lukas cannot log in to {spec.name} ({spec.provider}, model {spec.model}): {detail}. "
-                    "Until its API key in his environment is fixed, the next provider in the chain (or a fallback "
-                    "line) answers.",
+                    alert_key,
+                    f":warning: {text} Until then, the next provider in the chain (or a fallback line) answers.",
                 )
         elif reading.streamed:
             log.error("model %s broke off mid-stream: %s (%s)", spec.key, outcome, detail)
