@@ -91,7 +91,7 @@ def usd(value: float) -> str:
 def cost_text(cost_usd: float, *, calls: int, unpriced_calls: int) -> str:
     """A cost that admits what it does not know: calls of unpriced models are never counted as $0."""
     if unpriced_calls and unpriced_calls >= calls:
-        return "cost unknown (no price in config.yml)"
+        return "unknown (no price in config.yml)"
     if unpriced_calls:
         return f"{usd(cost_usd)} + unknown for {_n(unpriced_calls)} call(s) without a price"
     return usd(cost_usd)
@@ -133,7 +133,8 @@ def report_lines(
         lines.append(
             f"  {model.provider} {model.model}: {_n(model.calls)} calls, {_n(model.errors)} errors, "
             f"{_n(model.fallbacks)} fallbacks, {_n(model.prompt_tokens)} in + {_n(model.completion_tokens)} out "
-            f"tokens, {cost_text(model.cost_usd, calls=model.calls, unpriced_calls=model.unpriced_calls)}"
+            f"tokens, {'cost ' if model.unpriced_calls >= model.calls > 0 else ''}"
+            + cost_text(model.cost_usd, calls=model.calls, unpriced_calls=model.unpriced_calls)
         )
     images = sorted(data.images, key=lambda i: (-i.count, i.status))
     detail = ", ".join(f"{i.count} {i.status}" for i in images)

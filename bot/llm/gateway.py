@@ -250,8 +250,10 @@ class ChatGateway:
             async with breaker.guard():
                 response = await retrying(attempt)
         except BreakerOpen as error:
-            outcome = outcomes.classify_error(error.tripped_by) if error.tripped_by else outcomes.BREAKER_OPEN
-            failure: tuple[str, BaseException | None] = (outcome, error)
+            cause = error.tripped_by  # this very failure opened it: log and store the real cause
+            failure: tuple[str, BaseException | None] = (
+                (outcomes.classify_error(cause), cause) if cause is not None else (outcomes.BREAKER_OPEN, error)
+            )
         except _GiveUp:
             failure = (outcomes.RATE_LIMITED, None)
         except _Throttled:
