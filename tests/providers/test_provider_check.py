@@ -294,3 +294,23 @@ async def test_a_reload_naming_an_uninstalled_provider_is_refused(tmp_path: Path
         assert outcome.status == REFUSED
         assert any("the mistral provider's package is not installed" in p for p in outcome.problems)
         assert h.lukas.config.current is before
+
+
+def test_every_block_of_choosing_a_model_in_the_quickstart_is_a_valid_config() -> None:
+    quickstart = (Path(__file__).resolve().parents[2] / "docs" / "quickstart.md").read_text()
+    section = quickstart.split("## Choosing a model", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:]]
+    assert len(blocks) >= 8
+    seen: set[str] = set()
+    defined: dict[str, Any] = {}
+    for block in blocks:
+        part = yaml.safe_load(block)
+        defined.update(part.get("providers", {}))
+        if "chat_chain" in part and not set(part["chat_chain"]) <= set(part.get("providers", {})):
+            part["providers"] = defined  # the mixing example uses providers defined above
+        config = parse_config(yaml.safe_dump({**BASE, **part}), env={})
+        for link in logic.chain_links(config):
+            assert link.provider in known_providers(), link
+            assert link.priced, link
+            seen.add(link.provider)
+    assert {"openai", "anthropic", "mistral", "gemini", "groq", "ollama"} <= seen
