@@ -221,6 +221,10 @@ class Lukas:
         # garbage collector's full passes, which otherwise pause the event loop for tens of milliseconds.
         gc.collect()
         gc.freeze()
+        try:  # before serving: on SQLite this picks up the previous process's unfinished answers at once
+            await self.services.chat.sweep_once()
+        except Exception as exc:
+            log.warning("first sweep failed (%s); the sweeper tries again shortly", type(exc).__name__)
         self._background.append(asyncio.create_task(self.services.chat.keeper.run(), name="lease-keeper"))
         self._background.append(asyncio.create_task(self.services.chat.run_sweeper(), name="chat-sweeper"))
         self.images.start()

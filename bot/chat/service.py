@@ -44,6 +44,7 @@ from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
 from bot.store import chat_repo, leases, privacy_repo
 from bot.store.leases import Lease
+from bot.store.models import utcnow
 from bot.store.units import NORMAL, URGENT, UnitRunner
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class ChatService:
         self._taking = True  # False once shutting down: no new answers, no take-overs
         # One process on SQLite: at the first sweep every other owner's lease belongs to a process that is gone.
         self._foreign_now = store.dialect == "sqlite"
+        self._started_at = utcnow()  # claims of another owner older than this belong to a process that is gone
         self._prompting = PromptPreparer(config=config, contracts=contracts)
         self.guards = guards or ChatGuards(config=config)
 
@@ -293,7 +295,7 @@ class ChatService:
                 owner=self.instance_id,
                 ttl=replicas.lease_seconds,
                 posting_grace=replicas.posting_grace_seconds,
-                foreign_now=foreign_now,
+                foreign_before=self._started_at if foreign_now else None,
             ),
             within=self._answer_db_retry,
         )
@@ -554,7 +556,10 @@ class ChatService:
         foreign_now = self._foreign_now
         ids = await self._db(
             lambda s: leases.claimable(
-                s, owner=self.instance_id, posting_grace=replicas.posting_grace_seconds, foreign_now=foreign_now
+                s,
+                owner=self.instance_id,
+                posting_grace=replicas.posting_grace_seconds,
+                foreign_before=self._started_at if foreign_now else None,
             ),
             within=self._answer_db_retry,
         )

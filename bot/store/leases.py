@@ -12,6 +12,7 @@ the message over, the write changes nothing and the writer stops.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Float, and_, cast, delete, func, literal_column, or_, select, update
@@ -47,14 +48,20 @@ def clock(session: Connection) -> float:
     return float(session.scalar(select(_now(session))) or 0.0)
 
 
-def _claimable(session: Connection, *, owner: str, posting_grace: float, foreign_now: bool) -> ColumnElement[bool]:
-    """Working with an expired lease, or posting with a lease expired past the grace. With `foreign_now` (a
-    single-process SQLite starting up: the previous owner is certainly gone) every other owner's lease counts."""
+def _claimable(
+    session: Connection, *, owner: str, posting_grace: float, foreign_before: dt.datetime | None
+) -> ColumnElement[bool]:
+    """Working with an expired lease, or posting with a lease expired past the grace. With `foreign_before` (a
+    single-process SQLite starting up: the previous process is certainly gone) every other owner's claim made
+    before that moment counts too."""
     now = _now(session)
     expired = or_(Message.lease_until.is_(None), Message.lease_until < now)
     expired_posting = or_(Message.lease_until.is_(None), Message.lease_until < now - posting_grace)
-    if foreign_now:
-        foreign = or_(Message.lease_owner.is_(None), Message.lease_owner != owner)
+    if foreign_before is not None:
+        foreign = and_(
+            or_(Message.lease_owner.is_(None), Message.lease_owner != owner),
+            Message.reply_claimed_at < foreign_before,
+        )
         expired = or_(expired, foreign)
         expired_posting = or_(expired_posting, foreign)
     return or_(
@@ -64,10 +71,15 @@ def _claimable(session: Connection, *, owner: str, posting_grace: float, foreign
 
 
 def claimable(
-    session: Connection, *, owner: str, posting_grace: float, foreign_now: bool = False, limit: int = 100
+    session: Connection,
+    *,
+    owner: str,
+    posting_grace: float,
+    foreign_before: dt.datetime | None = None,
+    limit: int = 100,
 ) -> list[int]:
     """Messages whose worker vanished (their lease ran out): the sweeper takes them over."""
-    where = _claimable(session, owner=owner, posting_grace=posting_grace, foreign_now=foreign_now)
+    where = _claimable(session, owner=owner, posting_grace=posting_grace, foreign_before=foreign_before)
     rows = session.scalars(
         select(Message.id).where(Message.reply_state.in_((WORKING, POSTING)), where).order_by(Message.id).limit(limit)
     )
@@ -75,10 +87,16 @@ def claimable(
 
 
 def take_over(
-    session: Connection, message_id: int, *, owner: str, ttl: float, posting_grace: float, foreign_now: bool = False
+    session: Connection,
+    message_id: int,
+    *,
+    owner: str,
+    ttl: float,
+    posting_grace: float,
+    foreign_before: dt.datetime | None = None,
 ) -> Lease | None:
     """Take an abandoned message's lease (one replica wins: the update is conditional). Commits."""
-    where = _claimable(session, owner=owner, posting_grace=posting_grace, foreign_now=foreign_now)
+    where = _claimable(session, owner=owner, posting_grace=posting_grace, foreign_before=foreign_before)
     row = session.execute(
         update(Message)
         .where(Message.id == message_id, where)

@@ -128,7 +128,9 @@ async def test_a_restart_on_sqlite_picks_up_the_old_process_answers_at_once(tmp_
 async def test_the_database_clock_decides_expiry_not_the_replicas(tmp_path: Path, database_url: str) -> None:
     """A replica whose own clock jumps (or is skewed) neither loses nor steals leases: only the database's clock
     and the lease's own expiry count."""
-    async with running_lukas(tmp_path, database_url, overrides={"replicas": {"lease_seconds": 600}}) as h:
+    llm = OpenAIStandIn(latency=3)  # the answer is still running while the lease is looked at
+    long_lease = {"replicas": {"lease_seconds": 600}}
+    async with llm, running_lukas(tmp_path, database_url, llm=llm, overrides=long_lease) as h:
         chat = h.lukas.services.chat
         chat._taking = False
         await h.send(message_event(text="hold on"))
@@ -167,3 +169,21 @@ async def test_renewal_keeps_a_long_answer_leased(tmp_path: Path, database_url: 
         (row,) = await user_rows(a)
         assert (row.reply_state, row.lease_epoch) == ("done", 1)
         await asyncio.sleep(0)
+
+
+async def test_a_replica_starting_beside_a_live_one_on_sqlite_takes_nothing_fresh(tmp_path: Path) -> None:
+    """The SQLite start-up take-over is for claims older than this process: a live neighbour's new ones stay."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'one.db'}"
+    slack, llm = SlackStandIn(), OpenAIStandIn(latency=1.5)
+    async with (
+        slack,
+        llm,
+        running_lukas(tmp_path / "b", database_url, slack=slack, llm=llm) as b,
+        running_lukas(tmp_path / "a", database_url, slack=slack, llm=llm) as a,
+    ):
+        await a.send(message_event(text="mine"))
+        chat_b = b.lukas.services.chat
+        chat_b._foreign_now = True  # as if B's first sweep came only now
+        assert await chat_b.sweep_once() == 0
+        await a.settle()
+        assert len(llm.chat_requests) == 1 and len(slack.calls_to("chat.postMessage")) == 1
