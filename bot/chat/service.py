@@ -33,6 +33,7 @@ from bot.llm.fallbacks import pick_line
 from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
 from bot.slack.assistant import ThinkingStatus
+from bot.slack.format_logic import has_words
 from bot.slack.replies import UserNames, post_reply
 from bot.slack.streaming import SlackReplyStream
 from bot.store import chat_repo
@@ -326,6 +327,9 @@ class ChatService:
         if not result.ok or not (result.text or "").strip():
             return fallback
         text = result.text or ""
+        if not has_words(text):
+            log.warning("the model's reply is only Markdown punctuation (%r); sending a fallback line", text[:80])
+            return fallback
         engine = self._contracts() if self._contracts else None
         if engine is not None:
             checked = engine.check_reply(text)

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.admin import commands_logic as logic
 from bot.logging_setup import scrub
+from bot.slack.format_logic import MARKDOWN_TEXT, render
 
 if TYPE_CHECKING:
     from bot.admin.service import AdminCommands
@@ -26,15 +27,15 @@ def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
         user_id = command.get("user_id")
         parsed = logic.parse_command(command.get("text"))
         if isinstance(parsed, logic.ParseError):
-            await ack(text=parsed.message, response_type="ephemeral")
+            await ack(**render(parsed.message, into="text"), response_type="ephemeral")
             return
         admins = admin.config.current.admins
         if not logic.may_run(command=parsed, user_id=user_id, admins=admins):
             log.warning("/lukas %s denied: %s is not an admin (config.yml admins:)", parsed.name, user_id)
-            await ack(text=logic.DENIED, response_type="ephemeral")
+            await ack(**render(logic.DENIED, into="text"), response_type="ephemeral")
             return
         if parsed.name == logic.HELP:
-            await ack(text=logic.help_text(is_admin=user_id in admins), response_type="ephemeral")
+            await ack(**render(logic.help_text(is_admin=user_id in admins), into="text"), response_type="ephemeral")
             return
         log.info("/lukas %s by admin %s", parsed.name, user_id)
         work: Callable[[], Awaitable[str]]
@@ -50,7 +51,7 @@ def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
         else:
             work = admin.image_now
         if parsed.name == logic.IMAGE_NOW:
-            await ack(text=WORKING_ON_IMAGE, response_type="ephemeral")
+            await ack(**render(WORKING_ON_IMAGE, into="text"), response_type="ephemeral")
         else:
             await ack()
         reply = _replier(respond, client, channel=command.get("channel_id"), user=user_id)
@@ -63,9 +64,9 @@ def _replier(respond: Any, client: Any, *, channel: str | None, user: str | None
     async def reply(text: str) -> None:
         text = scrub(text)
         if getattr(respond, "response_url", None):
-            await respond(text=text, response_type="ephemeral")
+            await respond(**render(text, into="text"), response_type="ephemeral")
         elif channel and user:
-            await client.chat_postEphemeral(channel=channel, user=user, text=text)
+            await client.chat_postEphemeral(channel=channel, user=user, **render(text, into=MARKDOWN_TEXT))
         else:
             log.error("cannot answer /lukas: no response_url and no channel")
 

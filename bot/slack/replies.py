@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import SlackDeliveryError
 from bot.slack.client import slack_error
-from bot.slack.format_logic import split_message
+from bot.slack.format_logic import MARKDOWN_TEXT, MARKDOWN_TEXT_LIMIT, render, split_message
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +19,19 @@ log = logging.getLogger(__name__)
 async def post_reply(
     client: AsyncWebClient, *, channel: str, thread_ts: str | None, text: str, max_chars: int
 ) -> list[str]:
-    """Post `text` in the channel (or thread); returns the ts of each part. slack-sdk retries `ratelimited`."""
+    """Post `text` (Markdown) in the channel (or thread); returns the ts of each part. slack-sdk retries
+    `ratelimited`. Long texts go in several messages, split where no code fence or link breaks."""
     timestamps: list[str] = []
-    parts = split_message(text, limit=max_chars)
+    parts = split_message(text, limit=min(max_chars, MARKDOWN_TEXT_LIMIT))
+    if len(parts) > 1:
+        log.info("the reply is %d characters long; posting it in %d messages", len(text), len(parts))
     index = 0
     while index < len(parts):
         part = parts[index]
         try:
-            response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=part)
+            response = await client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, **render(part, into=MARKDOWN_TEXT)
+            )
         except SlackApiError as exc:
             error = slack_error(exc)
             if error == "msg_too_long" and len(part) > 500:

@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat.stream_logic import flush_delay, plan_finish, visible_prefix
 from bot.config.providers_schema import StreamingConfig
 from bot.slack.client import slack_error
+from bot.slack.format_logic import MARKDOWN_TEXT, render
 from bot.slack.replies import post_reply
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class SlackReplyStream:
                     self._streamer = await self._client.chat_stream(
                         channel=self._channel, thread_ts=self._thread_ts, buffer_size=1, **self._recipient
                     )
-                await self._streamer.append(markdown_text=candidate[len(self.shown) :])
+                await self._streamer.append(**render(candidate[len(self.shown) :], into=MARKDOWN_TEXT))
                 self.ts = self.ts or self._streamer.ts
                 self.shown = candidate
                 return
@@ -128,11 +129,11 @@ class SlackReplyStream:
                 self.mode = EDIT
         if self.ts is None:
             response = await self._client.chat_postMessage(
-                channel=self._channel, thread_ts=self._thread_ts, text=candidate
+                channel=self._channel, thread_ts=self._thread_ts, **render(candidate, into=MARKDOWN_TEXT)
             )
             self.ts = str(response.get("ts"))
         else:
-            await self._client.chat_update(channel=self._channel, ts=self.ts, text=candidate)
+            await self._client.chat_update(channel=self._channel, ts=self.ts, **render(candidate, into=MARKDOWN_TEXT))
         self.shown = candidate
 
     async def _mark_posting(self) -> None:
@@ -158,7 +159,7 @@ class SlackReplyStream:
         rewrite = plan.rewrite
         if self._stream_open:
             try:
-                await self._streamer.stop(markdown_text=plan.append or None)
+                await self._streamer.stop(**(render(plan.append, into=MARKDOWN_TEXT) if plan.append else {}))
                 if plan.append is not None:
                     self.shown = final
             except Exception as exc:
@@ -190,7 +191,7 @@ class SlackReplyStream:
         """chat.update the message to `text`; when that fails, delete it and post `text` anew."""
         assert self.ts is not None
         try:
-            await self._client.chat_update(channel=self._channel, ts=self.ts, text=text)
+            await self._client.chat_update(channel=self._channel, ts=self.ts, **render(text, into=MARKDOWN_TEXT))
             self.shown = text
             return self.ts
         except Exception as exc:
