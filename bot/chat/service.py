@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
 from bot.chat import history_logic
-from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
+from bot.chat.events_logic import DeletedMessage, EditedMessage, Ignored, IncomingMessage, classify_event
 from bot.chat.ledger_logic import ledger_rows
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
 from bot.config.live import LiveConfig
@@ -131,6 +131,8 @@ class ChatService:
         if isinstance(decision, Ignored):
             log.debug("ignored %s event: %s", event_type, decision.reason)
             return decision.reason
+        if isinstance(decision, EditedMessage | DeletedMessage):
+            return await self._apply_change(decision)
         incoming: IncomingMessage = decision
         token_count = self._prompting.count(incoming.text)
         result = await self._db(
@@ -145,6 +147,33 @@ class ChatService:
         log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
         self.schedule(result.message_id)
         return "accepted"
+
+    async def _apply_change(self, change: EditedMessage | DeletedMessage) -> str:
+        """Apply an edit or a deletion to the stored message. Never answered (no reply loops)."""
+        if isinstance(change, DeletedMessage):
+            done = await self._db(
+                lambda s: chat_repo.erase_message(s, channel_id=change.channel_id, ts=change.ts),
+                within=self._accept_db_retry,
+                priority=URGENT,
+            )
+            own = change.by_lukas or done.sender in ("bot", "fallback")
+            whose = "one of Lukas's own messages" if own else "a message"
+            level = logging.INFO if done.outcome == "erased" else logging.DEBUG
+            log.log(level, "%s in %s was deleted in Slack: %s", whose, change.channel_id, done.outcome)
+            return f"deletion: {done.outcome}"
+        if not change.text:
+            return await self._apply_change(DeletedMessage(change.channel_id, change.ts, by_lukas=False))
+        tokens = self._prompting.count(change.text)
+        done = await self._db(
+            lambda s: chat_repo.apply_edit(
+                s, channel_id=change.channel_id, ts=change.ts, text=change.text, token_count=tokens
+            ),
+            within=self._accept_db_retry,
+            priority=URGENT,
+        )
+        level = logging.INFO if done.outcome == "updated" else logging.DEBUG
+        log.log(level, "a message in %s was edited in Slack: %s", change.channel_id, done.outcome)
+        return f"edit: {done.outcome}"
 
     def schedule(self, message_id: int) -> None:
         if message_id in self._tasks:
@@ -190,6 +219,10 @@ class ChatService:
         conversation = claimed.conversation
         event_id_var.set(claimed.event_id)
         conversation_id_var.set(conversation.id)
+        if claimed.erased:
+            log.info("message %s was deleted before Lukas answered it; not answering", claimed.id)
+            await self._record(claimed, _Answer("", "bot"), None, state=chat_repo.DONE)
+            return
         name = claimed.user_name
         if name is None and claimed.user_id:
             name = await self._names.name_of(claimed.user_id)
@@ -284,7 +317,14 @@ class ChatService:
             log.error("could not deliver the reply: %s", exc)
             return None
 
-    async def _record(self, claimed: chat_repo.ClaimedMessage, answer: _Answer, timestamps: list[str] | None) -> None:
+    async def _record(
+        self,
+        claimed: chat_repo.ClaimedMessage,
+        answer: _Answer,
+        timestamps: list[str] | None,
+        *,
+        state: str | None = None,
+    ) -> None:
         """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
@@ -300,7 +340,7 @@ class ChatService:
                 slack_ts=timestamps[0] if timestamps else None,
                 token_count=reply_tokens,
                 llm_call=calls,
-                state=chat_repo.DONE if delivered else chat_repo.FAILED,
+                state=state or (chat_repo.DONE if delivered else chat_repo.FAILED),
             ),
             within=self._answer_db_retry,
         )
