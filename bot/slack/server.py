@@ -1,4 +1,4 @@
-"""HTTP mode: Bolt's POST /slack/events plus GET /healthz, on aiohttp."""
+"""HTTP mode: Bolt's POST /slack/events plus GET /healthz, on aiohttp. Socket Mode: GET /healthz only."""
 
 from __future__ import annotations
 
@@ -15,6 +15,22 @@ log = logging.getLogger(__name__)
 HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 
+def build_health_app(*, health: HealthCheck) -> web.Application:
+    """Only GET /healthz (Socket Mode: events arrive over the socket, and this port must not take any)."""
+
+    async def healthz(_request: web.Request) -> web.Response:
+        try:
+            healthy, details = await health()
+        except Exception as exc:  # a health check must answer, whatever broke
+            log.exception("health check failed")
+            healthy, details = False, {"error": type(exc).__name__}
+        return web.json_response({"ok": healthy, **details}, status=200 if healthy else 503)
+
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
 def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck) -> web.Application:
     async def slack_events(request: web.Request) -> web.Response:
         try:
@@ -27,17 +43,8 @@ def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck) -> web.Application
             log.warning("rejected a request to /slack/events: bad or stale signature")
         return await to_aiohttp_response(bolt_response)
 
-    async def healthz(_request: web.Request) -> web.Response:
-        try:
-            healthy, details = await health()
-        except Exception as exc:  # a health check must answer, whatever broke
-            log.exception("health check failed")
-            healthy, details = False, {"error": type(exc).__name__}
-        return web.json_response({"ok": healthy, **details}, status=200 if healthy else 503)
-
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app = build_health_app(health=health)
     app.router.add_post("/slack/events", slack_events)
-    app.router.add_get("/healthz", healthz)
     return app
 
 
