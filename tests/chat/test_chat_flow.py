@@ -41,6 +41,7 @@ async def test_mention_replies_in_a_thread_and_follow_ups_need_no_mention(tmp_pa
         root = new_ts()
         await h.send(mention_event(text="what is honey made of?", ts=root))
         await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 1)
+        await h.settle()  # the reply is stored after it is posted: the follow-up must see it in the history
         assert h.slack.calls_to("chat.postMessage")[0].params["thread_ts"] == root
         assert (
             h.llm.chat_requests[0].body["messages"][-1]["content"].endswith(": what is honey made of?")
