@@ -61,6 +61,8 @@ def substitute_env(value: Any, *, env: Mapping[str, str], path: str = "") -> tup
 def _dotted(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a dict key that failed validation
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top)"
 
@@ -154,6 +156,7 @@ def is_secret_name(name: str) -> bool:
 
 def summarize(config: LukasConfig) -> list[str]:
     """A short, secret-free summary for `lukas config check`."""
+    from bot.chat.channels_logic import summary_lines as channel_summary_lines  # chat imports config: not at the top
     images = config.images
     contracts = config.contracts
     return [
@@ -172,4 +175,5 @@ def summarize(config: LukasConfig) -> list[str]:
         + (" + file" if contracts.banned_terms_file else ""),
         f"admins: {len(config.admins)}; priced models: {', '.join(sorted(config.prices)) or 'none'}",
         *summary_lines(config),
+        *channel_summary_lines(config),
     ]

@@ -86,9 +86,14 @@ class WeeklyImageJob:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self.on_picture: Callable[[GeneratedImage], Awaitable[None]] | None = None  # e.g. refresh the App Home
         self._delivery = ImageDelivery(
             config=config, sessions=sessions, slack=slack, caption=self._caption, alert=self._alert, now=self._now
         )
+
+    @property
+    def image_client(self) -> ImageAPI:
+        return self._images
 
     # ----- public entry points
 
@@ -189,6 +194,11 @@ class WeeklyImageJob:
             log.exception("weekly image %s: failed unexpectedly", key)
             error = f"internal error: {type(exc).__name__}"
             row = await safe_change(self._sessions, row.id, now=self._now, status="failed", error=error) or row
+        if row.status == "succeeded" and self.on_picture is not None:
+            try:
+                await self.on_picture(row)
+            except Exception:
+                log.exception("weekly image %s: the after-picture hook failed", key)
         return row, True
 
     async def _produce(
@@ -201,7 +211,7 @@ class WeeklyImageJob:
         if not images.channels:
             return await self._skip(row, "no channels configured (images.channels); nothing was bought")
 
-        check = await self._check_prompt(plan.prompt, config)
+        check = await self.check_prompt(plan.prompt, config)
         if not check.ok:
             log.warning("weekly image %s: %s: %s", key, check.status, check.reason)
             return await repo.change(self._sessions, row.id, now=self._now(), status=check.status, error=check.reason)
@@ -307,7 +317,7 @@ class WeeklyImageJob:
                 log.warning("weekly image: caption writer failed (%s); using the template caption", type(exc).__name__)
         return template_caption(plan)
 
-    async def _check_prompt(self, prompt: str, config: LukasConfig) -> _PromptCheck:
+    async def check_prompt(self, prompt: str, config: LukasConfig) -> _PromptCheck:
         engine = None
         if self._contracts is not None:
             try:

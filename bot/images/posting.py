@@ -45,6 +45,7 @@ async def post_image(
     title: str,
     alt_text: str,
     caption: str,
+    thread_ts: str | None = None,
 ) -> ChannelResult:
     """Upload `data` to `channel` with the caption as the file's message. Never raises."""
     try:
@@ -55,6 +56,7 @@ async def post_image(
             title=title,
             alt_txt=alt_text,
             initial_comment=caption,
+            **({"thread_ts": thread_ts} if thread_ts else {}),
         )
     except SlackApiError as exc:
         error = slack_error(exc)
