@@ -112,7 +112,8 @@ def format_validation_error(error: ValidationError) -> list[str]:
         else:
             message = item["msg"].removeprefix("Value error, ")
             given = item.get("input")
-            shown = f" (got {given!r})" if isinstance(given, str | int | float) and str(given) not in message else ""
+            repeated = str(given) in message or (isinstance(given, str) and where.endswith(f".{given}"))
+            shown = f" (got {given!r})" if isinstance(given, str | int | float) and not repeated else ""
             problems.append(f"{where}: {message}{shown}")
     return problems
 
