@@ -37,6 +37,7 @@ from bot.slack.alerts import AdminAlerter
 from bot.slack.channel_check import ChannelMembershipCheck
 from bot.slack.client import build_web_client
 from bot.slack.home_tab import HomeTab
+from bot.slack.platform import SlackPlatform
 from bot.slack.replies import UserNames
 from bot.slack.server import build_web_app, start_http
 from bot.store import migrate
@@ -96,7 +97,8 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
     gateway = ChatGateway(config=config, api_keys=provider_api_keys(settings), alert_admins=alerter.alert)
     names = UserNames(slack, ttl_seconds=lambda: config.current.slack.user_cache_seconds)
     store = UnitRunner(engine)
-    chat = ChatService(config=config, store=store, slack=slack, gateway=gateway, names=names, contracts=contracts)
+    platform = SlackPlatform(slack, config=config, names=names)
+    chat = ChatService(config=config, store=store, platform=platform, gateway=gateway, contracts=contracts)
     return Services(
         settings=settings,
         config=config,

@@ -26,6 +26,7 @@ from bot.chat import channels_logic, history_logic
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
 from bot.chat.ledger_logic import ledger_rows
 from bot.chat.pictures_logic import picture_idea
+from bot.chat.ports import ChatPlatform, ReplyTarget, ThinkingIndicator
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
 from bot.config.live import LiveConfig
 from bot.errors import SlackDeliveryError
@@ -33,9 +34,6 @@ from bot.llm.chain_logic import resolve_chain, worst_case_seconds
 from bot.llm.fallbacks import pick_line
 from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
-from bot.slack.assistant import ThinkingStatus
-from bot.slack.replies import UserNames, post_reply
-from bot.slack.streaming import SlackReplyStream
 from bot.store import channel_repo, chat_repo
 from bot.store.models import utcnow
 from bot.store.units import NORMAL, URGENT, UnitRunner
@@ -73,9 +71,8 @@ class ChatService:
         *,
         config: LiveConfig,
         store: UnitRunner,
-        slack: Any,
+        platform: ChatPlatform,
         gateway: ChatGateway,
-        names: UserNames,
         contracts: ContractsProvider | None = None,
         rng: random.Random | None = None,
         accept_db_retry_seconds: float = 1.5,
@@ -85,9 +82,8 @@ class ChatService:
     ) -> None:
         self._config = config
         self._store = store
-        self._slack = slack
+        self._platform = platform
         self._gateway = gateway
-        self._names = names
         self._contracts = contracts
         self._rng = rng or random.Random()
         self._accept_db_retry = accept_db_retry_seconds
@@ -190,10 +186,7 @@ class ChatService:
 
         async def post() -> None:
             try:
-                await post_reply(
-                    self._slack, channel=incoming.channel_id, thread_ts=thread, text=note,
-                    max_chars=self._config.current.slack.max_message_chars,
-                )  # fmt: skip
+                await self._platform.post_reply(ReplyTarget(incoming.channel_id, thread), note)
             except SlackDeliveryError as exc:
                 log.error("could not post the channel note in %s: %s", incoming.channel_id, exc)
 
@@ -250,7 +243,7 @@ class ChatService:
         conversation_id_var.set(conversation.id)
         name = claimed.user_name
         if name is None and claimed.user_id:
-            name = await self._names.name_of(claimed.user_id)
+            name = await self._platform.display_name(claimed.user_id)
         history = [replace(m, user_name=name) if m.id == claimed.id else m for m in claimed.history]
         window = history_logic.select_window(messages=history, history_size=config.llm.history_size)
         channel = channels_logic.settings_for(
@@ -311,18 +304,14 @@ class ChatService:
         *,
         chain_names: tuple[str, ...] | None = None,
     ) -> tuple[_Answer, list[str] | None]:
-        """The reply grows in Slack as the model writes it; the final text (or a fallback line) replaces it."""
-        config = self._config.current
+        """The reply grows on the platform as the model writes it; the final text (or a fallback line) replaces it."""
         conversation = claimed.conversation
         engine = self._contracts() if self._contracts else None
-        writer = SlackReplyStream(
-            self._slack,
-            channel=conversation.channel_id,
-            thread_ts=conversation.thread_ts or None,
-            recipient_team_id=claimed.team_id or None,
-            recipient_user_id=claimed.user_id,
-            settings=config.streaming,
-            max_chars=config.slack.max_message_chars,
+        target = ReplyTarget(
+            conversation.channel_id, conversation.thread_ts or None, claimed.team_id or None, claimed.user_id
+        )
+        writer = self._platform.open_stream(
+            target,
             before_first_post=mark_posting,
             guard=(lambda text: engine.check_reply_partial(text).ok) if engine is not None else None,
         )
@@ -347,12 +336,8 @@ class ChatService:
         """Post the reply in one go (split when long); None when Slack would not take it."""
         await mark_posting()
         try:
-            return await post_reply(
-                self._slack,
-                channel=conversation.channel_id,
-                thread_ts=conversation.thread_ts or None,
-                text=text,
-                max_chars=self._config.current.slack.max_message_chars,
+            return await self._platform.post_reply(
+                ReplyTarget(conversation.channel_id, conversation.thread_ts or None), text
             )
         except SlackDeliveryError as exc:
             log.error("could not deliver the reply: %s", exc)
@@ -379,17 +364,12 @@ class ChatService:
             within=self._answer_db_retry,
         )
 
-    def _thinking_status(self, claimed: chat_repo.ClaimedMessage) -> ThinkingStatus | None:
+    def _thinking_status(self, claimed: chat_repo.ClaimedMessage) -> ThinkingIndicator | None:
         """Show "Lukas is thinking…" while the model works: in the thread, or on the message in a DM's main timeline."""
-        settings = self._config.current.assistant
         thread_ts = claimed.conversation.thread_ts or claimed.ts
-        if not settings.thinking_status or not thread_ts:
+        if not thread_ts:
             return None
-        status = ThinkingStatus(
-            self._slack, channel_id=claimed.conversation.channel_id, thread_ts=thread_ts, settings=settings
-        )
-        status.start()
-        return status
+        return self._platform.show_thinking(channel=claimed.conversation.channel_id, thread_ts=thread_ts)
 
     def _judge(self, result: ChatResult, *, last_fallback: str | None, stopped: bool = False) -> _Answer:
         """The model's reply after the output checks, or a fallback line."""
