@@ -13,12 +13,14 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class ReplyTarget:
-    """Where a reply goes: a channel, a thread in it (None: the channel's main timeline), and who asked."""
+    """Where a reply goes: a channel, a thread in it (None: the channel's main timeline), who asked, and the people
+    taking part (the only ones a reply may still mention)."""
 
     channel: str
     thread_ts: str | None
     team_id: str | None = None
     user_id: str | None = None
+    participants: frozenset[str] = frozenset()
 
 
 class ReplyStream(Protocol):
@@ -48,6 +50,10 @@ class ThinkingIndicator(Protocol):
 
 
 class ChatPlatform(Protocol):
+    def make_safe(self, text: str, *, participants: frozenset[str]) -> str:
+        """The reply as the platform will show it: nothing in it may notify everyone or hide where a link goes."""
+        ...
+
     async def post_reply(self, target: ReplyTarget, text: str) -> list[str]:
         """Post a whole reply (split when long); returns the timestamp of each part."""
         ...

@@ -24,7 +24,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from bot.chat import channels_logic, history_logic
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
+from bot.chat.guards import ChatGuards
 from bot.chat.ledger_logic import ledger_rows
+from bot.chat.limits_logic import ANSWER, SLOW_DOWN
 from bot.chat.pictures_logic import picture_idea
 from bot.chat.ports import ChatPlatform, ReplyTarget, ThinkingIndicator
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
@@ -34,7 +36,7 @@ from bot.llm.chain_logic import resolve_chain, worst_case_seconds
 from bot.llm.fallbacks import pick_line
 from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
-from bot.store import channel_repo, chat_repo
+from bot.store import channel_repo, chat_repo, privacy_repo
 from bot.store.models import utcnow
 from bot.store.units import NORMAL, URGENT, UnitRunner
 
@@ -78,6 +80,7 @@ class ChatService:
         accept_db_retry_seconds: float = 1.5,
         answer_db_retry_seconds: float = 60.0,
         stale_after: dt.timedelta | None = None,
+        guards: ChatGuards | None = None,
         pictures: PictureHandler | None = None,
     ) -> None:
         self._config = config
@@ -93,6 +96,7 @@ class ChatService:
         self._side_tasks: set[asyncio.Task[None]] = set()  # channel notes
         self.pictures = pictures
         self._prompting = PromptPreparer(config=config, contracts=contracts)
+        self.guards = guards or ChatGuards(config=config)
 
     # ----- database with retries for transient trouble (a restarting PostgreSQL, a locked SQLite)
     async def _db(self, work: Callable[[Connection], T], *, within: float, priority: int = NORMAL) -> T:
@@ -168,6 +172,12 @@ class ChatService:
             return result.reason
         conversation_id_var.set(result.conversation_id)
         log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
+        self.guards.judge(
+            message_id=result.message_id,
+            user_id=incoming.user_id,
+            conversation_id=result.conversation_id,
+            channel=channel.limits,
+        )
         self.schedule(result.message_id)
         return "accepted"
 
@@ -199,6 +209,13 @@ class ChatService:
     def schedule(self, message_id: int) -> None:
         if message_id in self._tasks:
             return
+        if not self.guards.room_for(len(self._tasks)):
+            log.warning(
+                "busy (%d answers in flight or queued, limits:): message %s is left to the sweeper",
+                len(self._tasks),
+                message_id,
+            )
+            return
         task = asyncio.create_task(self.answer(message_id), name=f"answer-{message_id}")
         self._tasks[message_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(message_id, None))
@@ -220,6 +237,10 @@ class ChatService:
     # ----- answer: after the ack
     async def answer(self, message_id: int, *, stale_before: dt.datetime | None = None) -> None:
         """Answer a message this worker accepted, or (with `stale_before`) take over an abandoned one."""
+        async with self.guards.gate:
+            await self._answer(message_id, stale_before=stale_before)
+
+    async def _answer(self, message_id: int, *, stale_before: dt.datetime | None) -> None:
         try:
             if stale_before is not None:
                 taken = await self._db(
@@ -229,18 +250,27 @@ class ChatService:
                 if not taken:
                     return
             history_size = self._config.current.llm.history_size
-            claimed = await self._db(
-                lambda s: chat_repo.load_claimed(s, message_id, history_size=history_size), within=self._answer_db_retry
+            claimed, people = await self._db(
+                lambda s: (
+                    chat_repo.load_claimed(s, message_id, history_size=history_size),
+                    privacy_repo.participants(s, message_id),
+                ),
+                within=self._answer_db_retry,
             )
-            await self._answer_claimed(claimed)
+            async with self.guards.channel_gate(claimed.conversation.channel_id):
+                await self._answer_claimed(claimed, people)
         except Exception:
             log.exception("answering message %s failed; it stays in the database for the next sweep", message_id)
 
-    async def _answer_claimed(self, claimed: chat_repo.ClaimedMessage) -> None:
+    async def _answer_claimed(self, claimed: chat_repo.ClaimedMessage, people: frozenset[str]) -> None:
         config = self._config.current
         conversation = claimed.conversation
         event_id_var.set(claimed.event_id)
         conversation_id_var.set(conversation.id)
+        verdict = self.guards.verdict_for(claimed.id)
+        if verdict != ANSWER or await self.guards.over_budget(self.run_db):
+            await self._answer_guarded(claimed, verdict)
+            return
         name = claimed.user_name
         if name is None and claimed.user_id:
             name = await self._platform.display_name(claimed.user_id)
@@ -275,13 +305,13 @@ class ChatService:
 
         if prepared.refusal is not None:
             answer = _Answer(self._line(config.fallbacks.refusal_lines, conversation.last_fallback), "fallback")
-            timestamps = await self._post_whole(answer.text, conversation, mark_posting)
+            timestamps = await self._post_whole(answer.text, conversation, mark_posting, people)
         else:
             status = self._thinking_status(claimed)
             try:
                 if channel.streaming:
                     answer, timestamps = await self._answer_streamed(
-                        claimed, prepared, mark_posting, chain_names=channel.chain
+                        claimed, prepared, mark_posting, people, chain_names=channel.chain
                     )
                 else:
                     answer = self._judge(
@@ -289,11 +319,38 @@ class ChatService:
                             prepared.messages, prompt_tokens=prepared.prompt_tokens, chain_names=channel.chain
                         ),
                         last_fallback=conversation.last_fallback,
+                        people=people,
                     )
-                    timestamps = await self._post_whole(answer.text, conversation, mark_posting)
+                    timestamps = await self._post_whole(answer.text, conversation, mark_posting, people)
             finally:
                 if status is not None:
                     await status.clear()
+        await self._record(claimed, answer, timestamps)
+
+    async def run_db(self, work: Callable[[Connection], T]) -> T:
+        """One unit of work on the chat store, with the answer path's retries (privacy jobs and commands use it)."""
+        return await self._db(work, within=self._answer_db_retry)
+
+    async def _answer_guarded(self, claimed: chat_repo.ClaimedMessage, verdict: str) -> None:
+        """Over a limit or over the budget: a slow-down or resting line (or, later in the window, nothing), and
+        no model call. The message stays stored, flagged so it stays out of future prompts."""
+        config = self._config.current
+        conversation = claimed.conversation
+        reason = "over the chat budget" if verdict == ANSWER else "over a limit"
+        lines = config.limits.resting_lines if verdict == ANSWER else config.limits.slow_down_lines
+
+        async def mark_posting() -> None:
+            await self._db(
+                lambda s: chat_repo.mark_posting(s, claimed.id, user_name=None, flag_reason=reason, counts={}),
+                within=self._answer_db_retry,
+            )
+
+        if verdict in (ANSWER, SLOW_DOWN):
+            answer = _Answer(self._line(lines, conversation.last_fallback), "fallback")
+            timestamps = await self._post_whole(answer.text, conversation, mark_posting, frozenset())
+        else:  # QUIET: the slow-down line was already said in this window
+            await mark_posting()
+            answer, timestamps = _Answer("", "fallback"), []
         await self._record(claimed, answer, timestamps)
 
     async def _answer_streamed(
@@ -301,6 +358,7 @@ class ChatService:
         claimed: chat_repo.ClaimedMessage,
         prepared: Prepared,
         mark_posting: Callable[[], Awaitable[None]],
+        people: frozenset[str],
         *,
         chain_names: tuple[str, ...] | None = None,
     ) -> tuple[_Answer, list[str] | None]:
@@ -308,7 +366,7 @@ class ChatService:
         conversation = claimed.conversation
         engine = self._contracts() if self._contracts else None
         target = ReplyTarget(
-            conversation.channel_id, conversation.thread_ts or None, claimed.team_id or None, claimed.user_id
+            conversation.channel_id, conversation.thread_ts or None, claimed.team_id or None, claimed.user_id, people
         )
         writer = self._platform.open_stream(
             target,
@@ -321,7 +379,8 @@ class ChatService:
             )
         finally:
             await writer.settle()
-        answer = self._judge(result, last_fallback=conversation.last_fallback, stopped=result.stopped or writer.stopped)
+        stopped = result.stopped or writer.stopped
+        answer = self._judge(result, last_fallback=conversation.last_fallback, stopped=stopped, people=people)
         try:
             if answer.sender == "bot":
                 return answer, await writer.deliver(answer.text)
@@ -331,13 +390,17 @@ class ChatService:
             return answer, None
 
     async def _post_whole(
-        self, text: str, conversation: chat_repo.ConversationInfo, mark_posting: Callable[[], Awaitable[None]]
+        self,
+        text: str,
+        conversation: chat_repo.ConversationInfo,
+        mark_posting: Callable[[], Awaitable[None]],
+        people: frozenset[str],
     ) -> list[str] | None:
         """Post the reply in one go (split when long); None when Slack would not take it."""
         await mark_posting()
         try:
             return await self._platform.post_reply(
-                ReplyTarget(conversation.channel_id, conversation.thread_ts or None), text
+                ReplyTarget(conversation.channel_id, conversation.thread_ts or None, participants=people), text
             )
         except SlackDeliveryError as exc:
             log.error("could not deliver the reply: %s", exc)
@@ -347,6 +410,7 @@ class ChatService:
         """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
+        self.guards.add_spending(sum(float(row.get("cost_usd") or 0.0) for row in calls))
         delivered = timestamps is not None
         reply_tokens = self._prompting.count(answer.text) if delivered and answer.sender == "bot" else None
         await self._db(
@@ -355,7 +419,7 @@ class ChatService:
                 question_id=claimed.id,
                 conversation=conversation,
                 sender=answer.sender,
-                text=answer.text if delivered else None,
+                text=answer.text if delivered and answer.text else None,
                 slack_ts=timestamps[0] if timestamps else None,
                 token_count=reply_tokens,
                 llm_call=calls,
@@ -371,7 +435,9 @@ class ChatService:
             return None
         return self._platform.show_thinking(channel=claimed.conversation.channel_id, thread_ts=thread_ts)
 
-    def _judge(self, result: ChatResult, *, last_fallback: str | None, stopped: bool = False) -> _Answer:
+    def _judge(
+        self, result: ChatResult, *, last_fallback: str | None, people: frozenset[str], stopped: bool = False
+    ) -> _Answer:
         """The model's reply after the output checks, or a fallback line."""
         config = self._config.current
         fallback = _Answer(self._line(config.fallbacks.lines, last_fallback), "fallback", result)
@@ -391,6 +457,9 @@ class ChatService:
                 )
                 return fallback
             text = checked.value
+        text = self._platform.make_safe(text, participants=people)  # what is posted is what is stored
+        if not text.strip():
+            return fallback
         return _Answer(text, "bot", result)
 
     def _line(self, lines: list[str], last: str | None) -> str:
@@ -412,7 +481,7 @@ class ChatService:
         ids = await self._db(lambda s: chat_repo.unanswered(s, stale_before=stale_before), within=self._answer_db_retry)
         started = 0
         for message_id in ids:
-            if message_id not in self._tasks:
+            if message_id not in self._tasks and self.guards.room_for(len(self._tasks)):
                 task = asyncio.create_task(self.answer(message_id, stale_before=stale_before))
                 self._tasks[message_id] = task
                 task.add_done_callback(lambda _t, key=message_id: self._tasks.pop(key, None))

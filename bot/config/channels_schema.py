@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.config.guards_schema import Window
+
 DEFAULT = "default"
 DM = "dm"
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -28,15 +30,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Window(Strict):
-    """At most `messages` answered messages in any `window_seconds` (the shape of the global `limits:`)."""
-
-    messages: int = Field(ge=1, le=100_000)
-    window_seconds: float = Field(ge=1, le=86_400)
-
-
 class ChannelLimits(Strict):
-    """Overrides of the global `limits:` in one channel; what is left out keeps the global value."""
+    """Overrides of the global `limits:` for messages in one channel; what is left out keeps the global value.
+    `max_in_flight` caps the answers worked on at once in that channel (within the global cap)."""
 
     per_person: Window | None = None
     per_conversation: Window | None = None

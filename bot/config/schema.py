@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 from bot.config.channels_schema import ChannelRule, PicturesConfig, channel_key_problem
 from bot.config.contracts_schema import ContractsConfig
+from bot.config.guards_schema import LimitsConfig, RetentionConfig
 from bot.config.images_schema import ImagesConfig
 from bot.config.providers_schema import (
     AssistantConfig,
@@ -119,7 +120,7 @@ class ReloadConfig(Strict):
 class UsageConfig(Strict):
     """What the admin reports compare against, and how often live metrics are saved for `lukas stats`."""
 
-    chat_monthly_budget_usd: float | None = Field(default=None, ge=0)
+    chat_monthly_budget_usd: float | None = Field(default=None, ge=0)  # enforced: at it, Lukas rests (limits:)
     metrics_snapshot_seconds: float = Field(default=30.0, ge=1, le=3600)
 
 
@@ -204,6 +205,8 @@ class LukasConfig(Strict):
     chat_chain: list[Annotated[str, AfterValidator(_defined_provider)]] = []
     streaming: StreamingConfig = StreamingConfig()
     assistant: AssistantConfig = AssistantConfig()
+    limits: LimitsConfig = LimitsConfig()
+    retention: RetentionConfig = RetentionConfig()
     # Declared after providers: (a channel's chain names them).
     channels: dict[ChannelKey, Annotated[ChannelRule, AfterValidator(_rule_chain_defined)]] = {}
     pictures: PicturesConfig = PicturesConfig()

@@ -10,6 +10,7 @@ from bot.chat.ports import ReplyStream, ReplyTarget, ThinkingIndicator
 from bot.config.live import LiveConfig
 from bot.slack.assistant import ThinkingStatus
 from bot.slack.replies import UserNames, post_reply
+from bot.slack.sanitise_logic import sanitise_outgoing
 from bot.slack.streaming import SlackReplyStream
 
 
@@ -19,6 +20,9 @@ class SlackPlatform:
         self._config = config
         self._names = names
 
+    def make_safe(self, text: str, *, participants: frozenset[str]) -> str:
+        return sanitise_outgoing(text, allowed_user_ids=participants)
+
     async def post_reply(self, target: ReplyTarget, text: str) -> list[str]:
         return await post_reply(
             self._client,
@@ -26,6 +30,7 @@ class SlackPlatform:
             thread_ts=target.thread_ts,
             text=text,
             max_chars=self._config.current.slack.max_message_chars,
+            allowed_user_ids=target.participants,
         )
 
     def open_stream(
@@ -46,6 +51,7 @@ class SlackPlatform:
             max_chars=config.slack.max_message_chars,
             before_first_post=before_first_post,
             guard=guard,
+            allowed_user_ids=target.participants,
         )
 
     def show_thinking(self, *, channel: str, thread_ts: str) -> ThinkingIndicator | None:

@@ -129,3 +129,20 @@ def _with(h, extra):  # type: ignore[no-untyped-def]
     text = yaml.safe_dump(deep_merge(raw, extra))
     h.lukas.config.file.write_text(text)
     return text
+
+
+async def test_channel_limits_override_the_global_ones(tmp_path: Path, database_url: str) -> None:
+    rules = {"channels": {LAB: {"limits": {"per_person": {"messages": 1, "window_seconds": 600}}}}}
+    async with running_lukas(tmp_path, database_url, overrides=rules) as h:
+        await h.send(mention_event(text="first", channel=LAB))
+        await h.wait_until(lambda: len(h.slack.posted_texts(LAB)) == 1)
+        await h.send(mention_event(text="second", channel=LAB))
+        await h.wait_until(lambda: len(h.slack.posted_texts(LAB)) == 2)
+        await h.send(mention_event(text="elsewhere", channel=RANDOM))  # the global limit (20 per 10 min) applies
+        await h.wait_until(lambda: len(h.slack.posted_texts(RANDOM)) == 1)
+        await h.settle()
+        assert [r.body["messages"][-1]["content"].split(": ")[-1] for r in h.llm.chat_requests] == [
+            "first",
+            "elsewhere",
+        ]
+        assert h.slack.posted_texts(LAB)[1] in h.lukas.config.current.limits.slow_down_lines

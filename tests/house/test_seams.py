@@ -127,7 +127,13 @@ async def test_the_chat_core_answers_through_a_platform_that_is_not_slack(
 
             (posted,) = platform.posts
             # a stream names who it is for (Slack's chat_stream needs it); a whole post needs only the place
-            expected = ReplyTarget("D0SEAM", None, "T0TEAM", "U0ANNA") if streaming else ReplyTarget("D0SEAM", None)
+            # (and both carry the people taking part, the only ones a reply may mention)
+            anna = frozenset({"U0ANNA"})
+            expected = (
+                ReplyTarget("D0SEAM", None, "T0TEAM", "U0ANNA", anna)
+                if streaming
+                else ReplyTarget("D0SEAM", None, participants=anna)
+            )
             assert posted.target == expected
             assert (posted.text, posted.streamed) == ("Bees make honey, and I eat it. 🐻", streaming)
             assert platform.thinking_shown == 1 and platform.thinking == []  # shown while working, then cleared
