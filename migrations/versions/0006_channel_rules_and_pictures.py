@@ -1,7 +1,7 @@
 """per-channel notes and pictures on request
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-03
 
 Pictures drawn on request are GeneratedImage rows too (slot_key `request:<channel>:<ts>`, so a redelivered event
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
