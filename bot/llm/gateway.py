@@ -102,14 +102,22 @@ class ChatGateway:
         self._breakers: dict[str, Breaker] = {}
         self._limiters: dict[str, SlidingWindowLimiter] = {}
         self._chain: tuple[LukasConfig | None, tuple[ProviderSpec, ...]] = (None, ())
+        self._named_chains: dict[tuple[str, ...], tuple[ProviderSpec, ...]] = {}
         self._unpriced_warned: set[str] = set()
 
     # ----- the chain for the config in force (resolved once per config)
-    def chain(self) -> tuple[ProviderSpec, ...]:
+    def chain(self, names: tuple[str, ...] | None = None) -> tuple[ProviderSpec, ...]:
+        """The chain in force; `names` (a channel's `chain:`) picks those providers, in that order."""
         config = self._config.current
         if self._chain[0] is not config:
             self._chain = (config, resolve_chain(config))
-        return self._chain[1]
+            self._named_chains = {}
+        if not names:
+            return self._chain[1]
+        named = self._named_chains.get(names)
+        if named is None:
+            named = self._named_chains[names] = resolve_chain(config, names=names)
+        return named
 
     # ----- breakers: one per name:model, so a new model starts with a fresh breaker
     def breaker(self, spec: ProviderSpec) -> Breaker:
@@ -155,10 +163,12 @@ class ChatGateway:
         *,
         prompt_tokens: int | None = None,
         on_delta: DeltaSink | None = None,
+        chain_names: tuple[str, ...] | None = None,
     ) -> ChatResult:
-        """Ask the chain; `prompt_tokens` (counted by the caller) feeds the window check and the token limits."""
+        """Ask the chain (or the providers `chain_names` picks, e.g. a channel's); `prompt_tokens` (counted by the
+        caller) feeds the window check and the token limits."""
         llm = self._config.current.llm
-        chain = self.chain()
+        chain = self.chain(chain_names)
         started = time.monotonic()
         estimate = (prompt_tokens if prompt_tokens is not None else _rough_tokens(messages)) + llm.max_tokens
         calls: list[ProviderCall] = []
