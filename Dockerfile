@@ -7,21 +7,36 @@
 #
 # HTTP mode instead of Socket Mode: pass SLACK_SIGNING_SECRET instead of SLACK_APP_TOKEN and publish the port
 # (-p 3000:3000). Your own config: -v "$PWD/config.yml:/app/config.yml:ro". See docs/quickstart.md.
+FROM python:3.12-slim AS build
+
+# Provider extras of pyproject.toml to include, e.g. --build-arg LUKAS_EXTRAS="anthropic ollama".
+ARG LUKAS_EXTRAS=""
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/lukas \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1
+RUN pip install --no-cache-dir 'uv>=0.13,<1'
+WORKDIR /src
+
+# The locked dependencies first (a layer rebuilt only when the lock changes), then Lukas himself, installed
+# like any user would (not editable: with his migrations and the offline tiktoken files) into /opt/lukas.
+COPY pyproject.toml uv.lock ./
+RUN uv sync --frozen --no-install-project $(for e in $LUKAS_EXTRAS; do printf -- '--extra %s ' "$e"; done)
+COPY setup.py README.md ./
+COPY bot ./bot
+COPY migrations ./migrations
+RUN uv sync --frozen --no-editable $(for e in $LUKAS_EXTRAS; do printf -- '--extra %s ' "$e"; done)
+
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PATH=/opt/lukas/bin:$PATH
 
 WORKDIR /app
-
-# The package (with its migrations and the offline tiktoken files), installed like any user would.
-COPY pyproject.toml setup.py README.md ./
-COPY bot ./bot
-COPY migrations ./migrations
-RUN pip install --no-cache-dir . \
-    && rm -rf /app/bot /app/migrations /app/pyproject.toml /app/setup.py /app/README.md /app/build /app/*.egg-info
-
+COPY --from=build /opt/lukas /opt/lukas
 COPY config.yml ./config.yml
 
 # An unprivileged user owns only the data folder (SQLite database, images waiting for Slack).
