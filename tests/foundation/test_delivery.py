@@ -34,7 +34,7 @@ def anchors(markdown: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/quickstart.md"])
+@pytest.mark.parametrize("doc", ["README.md", "docs/quickstart.md", "CONTRIBUTING.md"])
 def test_relative_links_and_anchors_resolve(doc: str) -> None:
     path = REPO_ROOT / doc
     text = path.read_text(encoding="utf-8")
