@@ -528,7 +528,7 @@ class ChatService:
             if message_id not in self._tasks and self.guards.room_for(len(self._tasks)):
                 task = asyncio.create_task(self.answer(message_id, stale_before=stale_before))
                 self._tasks[message_id] = task
-                task.add_done_callback(lambda _t, key=message_id: self._tasks.pop(key, None))
+                task.add_done_callback(lambda _t, key=message_id: self._tasks.pop(key, None))  # type: ignore[misc]
                 started += 1
         if started:
             log.info("sweeper picked up %d unanswered message(s)", started)

@@ -251,10 +251,10 @@ class ChatGateway:
                     log.debug("rate limit of %s: waiting %.2fs", spec.name, delay)
                     await self._limit_sleep(delay)
             attempts += 1
-            sampling = {"temperature": llm.temperature, "max_tokens": llm.max_tokens}
+            sampling: dict[str, Any] = {"temperature": llm.temperature, "max_tokens": llm.max_tokens}
             async with asyncio.timeout(spec.timeout_seconds + 5):
                 if on_delta is None:
-                    return await client.acompletion(model=spec.model, messages=messages, **sampling)
+                    return await client.acompletion(model=spec.model, messages=messages, **sampling)  # type: ignore[arg-type]
                 return await read_stream(client, spec.model, messages, sampling, on_delta, reading)
 
         def retryable(error: BaseException) -> bool:
@@ -271,7 +271,7 @@ class ChatGateway:
             # The breaker counts whole requests (retries included), not attempts: under concurrency, fast 5xx
             # answers arrive before slow successes, and per-attempt counting opened it during a 15 % error rate.
             async with breaker.guard():
-                response = await retrying(attempt)
+                response: Any = await retrying(attempt)
         except BreakerOpen as error:
             cause = error.tripped_by  # this very failure opened it: log and store the real cause
             failure: tuple[str, BaseException | None] = (

@@ -120,7 +120,7 @@ class SlackReplyStream:
             return
         await self._mark_posting()
         self._last_flush = self._clock()
-        if self.mode == STREAM:
+        if self.mode == STREAM and self._thread_ts is not None:
             try:
                 if self._streamer is None:
                     self._streamer = await self._client.chat_stream(
