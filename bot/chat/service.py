@@ -25,7 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from bot.chat import channels_logic, history_logic
 from bot.chat.events_logic import DeletedMessage, EditedMessage, Ignored, IncomingMessage, classify_event
 from bot.chat.guards import ChatGuards
-from bot.chat.ledger_logic import ledger_rows
+from bot.chat.ledger_logic import ledger_cost, ledger_rows
 from bot.chat.limits_logic import ANSWER, SLOW_DOWN
 from bot.chat.pictures_logic import picture_idea
 from bot.chat.ports import ChatPlatform, ReplyTarget, ThinkingIndicator
@@ -451,7 +451,7 @@ class ChatService:
         """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
-        self.guards.add_spending(sum(float(row.get("cost_usd") or 0.0) for row in calls))
+        self.guards.add_spending(ledger_cost(calls))
         delivered = timestamps is not None
         reply_tokens = self._prompting.count(answer.text) if delivered and answer.sender == "bot" else None
         await self._db(

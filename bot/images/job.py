@@ -90,7 +90,7 @@ class WeeklyImageJob:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self.on_picture: Callable[[GeneratedImage], Awaitable[None]] | None = None  # e.g. refresh the App Home
+        self.on_picture: Callable[[GeneratedImage], Awaitable[object]] | None = None  # e.g. refresh the App Home
         self._delivery = ImageDelivery(
             config=config,
             sessions=sessions,

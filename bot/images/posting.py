@@ -57,7 +57,7 @@ async def post_image(
             title=title,
             alt_txt=alt_text,
             **render(caption, into="initial_comment"),
-            **({"thread_ts": thread_ts} if thread_ts else {}),
+            thread_ts=thread_ts,
         )
     except SlackApiError as exc:
         error = slack_error(exc)

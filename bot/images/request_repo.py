@@ -35,7 +35,7 @@ class Claim:
 async def _ensure_quota_row(session: AsyncSession, *, user_id: str, day: str) -> None:
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(PictureQuota).values(user_id=user_id, day=day, used=0).on_conflict_do_nothing()  # type: ignore[attr-defined]
+        insert(PictureQuota).values(user_id=user_id, day=day, used=0).on_conflict_do_nothing()
     )
 
 

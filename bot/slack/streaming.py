@@ -79,7 +79,7 @@ class SlackReplyStream:
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def _markdown(self, text: str) -> dict[str, str]:
+    def _markdown(self, text: str) -> dict[str, Any]:
         """The one rendering path (sanitised, as markdown_text), for every stream and update call."""
         return render(text, into=MARKDOWN_TEXT, allowed_user_ids=self._allowed)
 
