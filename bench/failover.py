@@ -132,7 +132,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
                 for index, channel in enumerate(channels):
                     target = started + index / args.rate
                     await asyncio.sleep(max(target - time.monotonic(), 0))
-                    event = message_event(text=f"question {index}", channel=channel)
+                    event = message_event(text=f"question {index}", channel=channel, user=f"U0P{index:04d}")
                     sends.append(asyncio.create_task(balancer.deliver(index, event)))
                 await asyncio.gather(*sends)
                 await kill_task

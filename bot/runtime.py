@@ -29,6 +29,7 @@ from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.contracts.live import ContractsHolder
 from bot.errors import DatabaseUnavailableError
+from bot.images.requests import PictureDesk
 from bot.llm.chain_logic import counting_model
 from bot.llm.gateway import ChatGateway
 from bot.llm.provider_probe import require_installed
@@ -39,10 +40,13 @@ from bot.settings import Settings
 from bot.shared.state import shared_state
 from bot.slack.alerts import AdminAlerter
 from bot.slack.auth import seed_bolt_authorization, verify_token
+from bot.slack.channel_check import ChannelMembershipCheck
 from bot.slack.client import build_web_client
+from bot.slack.home_tab import HomeTab
 from bot.slack.platform import SlackPlatform
 from bot.slack.replies import UserNames
-from bot.slack.server import build_web_app, start_http
+from bot.slack.server import build_health_app, build_web_app, start_http
+from bot.slack.socket_health import SocketHealth, socket_client_probe
 from bot.store import migrate
 from bot.store.db import create_engine, ping, session_factory
 from bot.store.units import UnitRunner
@@ -161,9 +165,30 @@ class Lukas:
         self.admin = AdminCommands(
             services=services, watcher=self.watcher, scheduler=self.images, health=self.health, version=bot.__version__
         )
+        self.pictures = PictureDesk(
+            config=config,
+            sessions=services.sessions,
+            slack=services.slack,
+            image_client=self.images.job.image_client,
+            check_prompt=self.images.job.check_prompt,
+        )
+        services.chat.pictures = self.pictures.accept
+        self.admin.pictures = self.pictures
+        self.home = HomeTab(
+            client=services.slack,
+            config=config,
+            sessions=services.sessions,
+            chain=lambda: tuple(spec.key for spec in services.gateway.chain()),
+            breakers=services.gateway.breaker_states,
+            next_picture=self.images.next_run,
+        )
+        self.images.job.on_picture = self.home.refresh_all
+        self.channel_check = ChannelMembershipCheck(client=services.slack, config=config, alert=services.alerter.alert)
+        config.on_change(self.channel_check.on_change)
         self.bolt = self._build_bolt()
         self._http: web.AppRunner | None = None
         self._socket_handler: Any = None
+        self.socket_health: SocketHealth | None = SocketHealth() if settings.socket_mode else None
         self._background: list[asyncio.Task[None]] = []
 
     def _build_bolt(self) -> AsyncApp:
@@ -176,11 +201,12 @@ class Lukas:
         )
         from bot.slack.listeners import register_listeners
 
-        register_listeners(app, self.services.chat, admin=self.admin)
+        register_listeners(app, self.services.chat, admin=self.admin, home=self.home)
         return app
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
-        """/healthz: unhealthy (503) only when the database is unreachable; the scheduler state is reported."""
+        """/healthz: unhealthy (503) when the database is unreachable, or (Socket Mode) the socket to Slack has
+        been down longer than 30 s; the scheduler state is reported."""
         next_run = self.images.next_run()
         details: dict[str, Any] = {
             "version": bot.__version__,
@@ -194,6 +220,9 @@ class Lukas:
         except (DatabaseUnavailableError, TimeoutError):
             details["database"] = "unreachable"
             return False, details
+        if self.socket_health is not None:
+            socket_ok, details["socket"] = self.socket_health.verdict()
+            return socket_ok, details
         return True, details
 
     async def metrics_text(self) -> bytes:
@@ -205,7 +234,7 @@ class Lukas:
         return self.services.prometheus.render()
 
     async def start(self, *, host: str = "0.0.0.0", port: int | None = None) -> int | None:
-        """Start serving; returns the HTTP port (None in Socket Mode)."""
+        """Start serving; returns the HTTP port (in Socket Mode, the port of /healthz)."""
         await ping(self.services.engine)
         if self.services.slack.session is None:
             # One keep-alive connection pool for every Web API call, instead of a new session per call.
@@ -228,6 +257,7 @@ class Lukas:
         self._background.append(asyncio.create_task(self.services.chat.keeper.run(), name="lease-keeper"))
         self._background.append(asyncio.create_task(self.services.chat.run_sweeper(), name="chat-sweeper"))
         self.images.start()
+        self.channel_check.start()
         self._install_retention()
         self._background.append(asyncio.create_task(self.watcher.run(), name="config-watcher"))
         self._background.append(asyncio.create_task(self.metrics.run(), name="metrics-snapshots"))
@@ -237,7 +267,7 @@ class Lukas:
             self._socket_handler = AsyncSocketModeHandler(self.bolt, self.settings.app_token)
             await self._socket_handler.connect_async()
             log.info("Lukas is connected to Slack in Socket Mode")
-            return None
+            return await self.start_socket_health(probe=socket_client_probe(self._socket_handler), host=host, port=port)
         web_app = build_web_app(
             self.bolt, health=self.health, signing_secret=self.settings.signing_secret, metrics=self.metrics_text
         )
@@ -274,6 +304,17 @@ class Lukas:
             log.exception("retention: erasing old message text failed; it is tried again tomorrow")
             return 0
 
+    async def start_socket_health(self, *, probe: Any, host: str = "0.0.0.0", port: int | None = None) -> int:
+        """Socket Mode: watch the socket and serve GET /healthz (only) on PORT, so a HEALTHCHECK means something."""
+        assert self.socket_health is not None
+        self._background.append(asyncio.create_task(self.socket_health.watch(probe), name="socket-health"))
+        self._http = await start_http(
+            build_health_app(health=self.health), host=host, port=self.settings.port if port is None else port
+        )
+        bound = self._http.addresses[0][1] if self._http.addresses else self.settings.port
+        log.info("health: http://%s:%s/healthz (503 while the socket is down for more than 30 s)", host, bound)
+        return int(bound)
+
     async def stop(self, *, drain_seconds: float | None = None) -> None:
         """Stop taking events, let answers in progress finish for the grace period, then hand the unfinished ones
         back (their leases expire at once: another replica, or the next start, answers them with the model) before
@@ -292,6 +333,9 @@ class Lukas:
                 "could not hand unfinished answers back (%s); they are taken over when their leases expire",
                 type(exc).__name__,
             )
+        await self.pictures.drain(grace)
+        await self.home.drain()
+        await self.channel_check.stop()
         await self.services.gateway.aclose()
         self.images.stop()
         await self.admin.close()

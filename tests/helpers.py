@@ -30,6 +30,7 @@ LUKAS_ENV_VARS = (
     "LUKAS_CONFIG",
     "PORT",
     "REDIS_URL",
+    "LUKAS_DATA_DIR",
 )
 
 T = TypeVar("T")

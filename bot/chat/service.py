@@ -29,26 +29,30 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
-from bot.chat import history_logic
-from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
+from bot.chat import channels_logic, history_logic
+from bot.chat.events_logic import DeletedMessage, EditedMessage, Ignored, IncomingMessage, classify_event
 from bot.chat.guards import ChatGuards
 from bot.chat.lease_keeper import LeaseKeeper
-from bot.chat.ledger_logic import ledger_rows
+from bot.chat.ledger_logic import ledger_cost, ledger_rows
 from bot.chat.limits_logic import ANSWER, SLOW_DOWN
+from bot.chat.pictures_logic import picture_idea
 from bot.chat.ports import ChatPlatform, ReplyTarget, ThinkingIndicator
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
+from bot.chat.reply_logic import has_words
 from bot.config.live import LiveConfig
 from bot.errors import LeaseLost, SlackDeliveryError
 from bot.llm.fallbacks import pick_line
 from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
-from bot.store import chat_repo, leases, privacy_repo
+from bot.store import channel_repo, chat_repo, leases, privacy_repo
 from bot.store.leases import Lease
 from bot.store.models import utcnow
 from bot.store.units import NORMAL, URGENT, UnitRunner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Takes a picture request (bot.images.requests.PictureDesk.accept): user_id, channel_id, ts, thread_ts, idea.
+PictureHandler = Callable[..., Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class ChatService:
         on_event: Callable[[str], None] | None = None,
         on_model_calls: Callable[[list[dict[str, object]]], None] | None = None,
         guards: ChatGuards | None = None,
+        pictures: PictureHandler | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -132,6 +137,8 @@ class ChatService:
         # One process on SQLite: at the first sweep every other owner's lease belongs to a process that is gone.
         self._foreign_now = store.dialect == "sqlite"
         self._started_at = utcnow()  # claims of another owner older than this belong to a process that is gone
+        self._side_tasks: set[asyncio.Task[None]] = set()  # channel notes
+        self.pictures = pictures
         self._prompting = PromptPreparer(config=config, contracts=contracts)
         self.guards = guards or ChatGuards(config=config)
 
@@ -173,7 +180,33 @@ class ChatService:
         if isinstance(decision, Ignored):
             log.debug("ignored %s event: %s", event_type, decision.reason)
             return decision.reason
+        if isinstance(decision, EditedMessage | DeletedMessage):
+            return await self._apply_change(decision)
         incoming: IncomingMessage = decision
+        config = self._config.current
+        channel = channels_logic.settings_for(
+            config=config, channel_id=incoming.channel_id, is_dm=incoming.kind == "dm"
+        )
+        intake = channels_logic.decide_intake(
+            settings=channel,
+            mentioned=not incoming.only_if_lukas_in_thread,  # DMs always speak to Lukas
+            follow_up=incoming.only_if_lukas_in_thread,
+        )
+        if intake.action == channels_logic.IGNORE:
+            log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, intake.reason)
+            return intake.reason
+        if intake.action == channels_logic.NOTE:
+            return await self._note_once(incoming, channel.disabled_note)
+        idea = picture_idea(incoming.text, max_chars=config.pictures.max_idea_chars)
+        if idea is not None and self.pictures is not None and channel.pictures and not incoming.only_if_lukas_in_thread:
+            outcome = await self.pictures(
+                user_id=incoming.user_id,
+                channel_id=incoming.channel_id,
+                ts=incoming.ts,
+                thread_ts=incoming.reply_thread_ts,
+                idea=idea,
+            )
+            return f"picture request: {outcome}"
         token_count = self._prompting.count(incoming.text)
         asked_at, ttl = self.keeper.now(), self.keeper.ttl
         result = await self._db(
@@ -192,10 +225,65 @@ class ChatService:
         log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
         self.keeper.hold(Lease(result.message_id, result.epoch), asked_at=asked_at)
         self.guards.judge(
-            message_id=result.message_id, user_id=incoming.user_id, conversation_id=result.conversation_id
+            message_id=result.message_id,
+            user_id=incoming.user_id,
+            conversation_id=result.conversation_id,
+            channel=channel.limits,
         )
         self.schedule(result.message_id)
         return "accepted"
+
+    async def _apply_change(self, change: EditedMessage | DeletedMessage) -> str:
+        """Apply an edit or a deletion to the stored message. Never answered (no reply loops)."""
+        if isinstance(change, DeletedMessage):
+            done = await self._db(
+                lambda s: chat_repo.erase_message(s, channel_id=change.channel_id, ts=change.ts),
+                within=self._accept_db_retry,
+                priority=URGENT,
+            )
+            own = change.by_lukas or done.sender in ("bot", "fallback")
+            whose = "one of Lukas's own messages" if own else "a message"
+            level = logging.INFO if done.outcome == "erased" else logging.DEBUG
+            log.log(level, "%s in %s was deleted in Slack: %s", whose, change.channel_id, done.outcome)
+            return f"deletion: {done.outcome}"
+        if not change.text:
+            return await self._apply_change(DeletedMessage(change.channel_id, change.ts, by_lukas=False))
+        tokens = self._prompting.count(change.text)
+        done = await self._db(
+            lambda s: chat_repo.apply_edit(
+                s, channel_id=change.channel_id, ts=change.ts, text=change.text, token_count=tokens
+            ),
+            within=self._accept_db_retry,
+            priority=URGENT,
+        )
+        level = logging.INFO if done.outcome == "updated" else logging.DEBUG
+        log.log(level, "a message in %s was edited in Slack: %s", change.channel_id, done.outcome)
+        return f"edit: {done.outcome}"
+
+    async def _note_once(self, incoming: IncomingMessage, note: str) -> str:
+        """In a channel where Lukas is not enabled: his short note, once per thread (a unique key decides)."""
+        thread = incoming.reply_thread_ts  # None: a DM's main timeline (one note for all of it)
+        first = await self._db(
+            lambda s: channel_repo.claim_note(
+                s, team_id=incoming.team_id, channel_id=incoming.channel_id, thread_ts=incoming.conversation_thread_ts
+            ),
+            within=self._accept_db_retry,
+            priority=URGENT,
+        )
+        if not first:
+            return "channel not enabled; this thread already has the note"
+
+        async def post() -> None:
+            try:
+                await self._platform.post_reply(ReplyTarget(incoming.channel_id, thread), note)
+            except SlackDeliveryError as exc:
+                log.error("could not post the channel note in %s: %s", incoming.channel_id, exc)
+
+        task = asyncio.create_task(post(), name="channel-note")
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+        log.info("channel %s is not enabled for Lukas: posting the note (thread %s)", incoming.channel_id, thread)
+        return "channel not enabled; note posted"
 
     def schedule(self, message_id: int, *, takeover: bool = False, foreign_now: bool = False) -> bool:
         if message_id in self._tasks:
@@ -228,8 +316,9 @@ class ChatService:
         already posting are never cut off: they get up to `posting_grace` more to finish. Returns the ids handed
         back."""
         self._taking = False
-        if self._tasks:
-            await asyncio.wait(list(self._tasks.values()), timeout=grace)
+        pending = [*self._tasks.values(), *self._side_tasks]
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
         unfinished = {i: t for i, t in self._tasks.items() if i not in self._posting}
         handing = {i: lease.epoch for i in unfinished if (lease := self.keeper.lease(i)) is not None}
         for task in unfinished.values():
@@ -275,7 +364,8 @@ class ChatService:
             )
             if lease.state == chat_repo.POSTING and await self._recover_posting(claimed, lease, people):
                 return
-            await self._answer_claimed(claimed, lease, people)
+            async with self.guards.channel_gate(claimed.conversation.channel_id):
+                await self._answer_claimed(claimed, lease, people)
         except LeaseLost as exc:
             self._on_event("lease_lost")
             log.warning("%s; stopping without posting (the replica holding it answers)", exc)
@@ -340,6 +430,11 @@ class ChatService:
         conversation = claimed.conversation
         event_id_var.set(claimed.event_id)
         conversation_id_var.set(conversation.id)
+        if claimed.erased:
+            log.info("message %s was deleted before Lukas answered it; not answering", claimed.id)
+            nothing = _Answer("", "bot")
+            await self._record(claimed, lease, nothing, None, state=chat_repo.DONE, from_state=chat_repo.WORKING)
+            return
         verdict = self.guards.verdict_for(claimed.id)
         if verdict != ANSWER or await self.guards.over_budget(self.run_db):
             await self._answer_guarded(claimed, lease, verdict)
@@ -349,8 +444,15 @@ class ChatService:
             name = await self._platform.display_name(claimed.user_id)
         history = [replace(m, user_name=name) if m.id == claimed.id else m for m in claimed.history]
         window = history_logic.select_window(messages=history, history_size=config.llm.history_size)
+        channel = channels_logic.settings_for(
+            config=config,
+            channel_id=conversation.channel_id,
+            is_dm=channels_logic.is_dm_channel(conversation.channel_id),
+        )
         prompt, new_counts = history_logic.build_prompt(
-            system_prompt=config.persona.system_prompt,
+            system_prompt=channels_logic.system_prompt_for(
+                base=config.persona.system_prompt, addendum=channel.persona_addendum
+            ),
             window=window,
             count=self._prompting.count,
             count_name=self._prompting.count_name,
@@ -369,11 +471,15 @@ class ChatService:
         else:
             status = self._thinking_status(claimed)
             try:
-                if config.streaming.enabled:
-                    answer, timestamps = await self._answer_streamed(claimed, prepared, mark_posting, people)
+                if channel.streaming:
+                    answer, timestamps = await self._answer_streamed(
+                        claimed, prepared, mark_posting, people, chain_names=channel.chain
+                    )
                 else:
                     answer = self._judge(
-                        await self._gateway.complete(prepared.messages, prompt_tokens=prepared.prompt_tokens),
+                        await self._gateway.complete(
+                            prepared.messages, prompt_tokens=prepared.prompt_tokens, chain_names=channel.chain
+                        ),
                         last_fallback=conversation.last_fallback,
                         people=people,
                     )
@@ -435,6 +541,8 @@ class ChatService:
         prepared: Prepared,
         mark_posting: Callable[[], Awaitable[None]],
         people: frozenset[str],
+        *,
+        chain_names: tuple[str, ...] | None = None,
     ) -> tuple[_Answer, list[str] | None]:
         """The reply grows on the platform as the model writes it; the final text (or a fallback line) replaces it."""
         conversation = claimed.conversation
@@ -446,7 +554,7 @@ class ChatService:
         )
         try:
             result = await self._gateway.complete(
-                prepared.messages, prompt_tokens=prepared.prompt_tokens, on_delta=writer.feed
+                prepared.messages, prompt_tokens=prepared.prompt_tokens, on_delta=writer.feed, chain_names=chain_names
             )
         finally:
             await writer.settle()
@@ -478,12 +586,19 @@ class ChatService:
             return None
 
     async def _record(
-        self, claimed: chat_repo.ClaimedMessage, lease: Lease, answer: _Answer, timestamps: list[str] | None
+        self,
+        claimed: chat_repo.ClaimedMessage,
+        lease: Lease,
+        answer: _Answer,
+        timestamps: list[str] | None,
+        *,
+        state: str | None = None,
+        from_state: str = chat_repo.POSTING,
     ) -> None:
         """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
-        self.guards.add_spending(sum(float(row.get("cost_usd") or 0.0) for row in calls))
+        self.guards.add_spending(ledger_cost(calls))
         self._on_model_calls(calls)
         delivered = timestamps is not None
         reply_tokens = self._prompting.count(answer.text) if delivered and answer.sender == "bot" else None
@@ -499,7 +614,8 @@ class ChatService:
                 slack_ts=timestamps[0] if timestamps else None,
                 token_count=reply_tokens,
                 llm_call=calls,
-                state=chat_repo.DONE if delivered else chat_repo.FAILED,
+                state=state or (chat_repo.DONE if delivered else chat_repo.FAILED),
+                from_state=from_state,
             ),
             within=self._answer_db_retry,
         )
@@ -529,6 +645,9 @@ class ChatService:
         if not result.ok or not (result.text or "").strip():
             return fallback
         text = result.text or ""
+        if not has_words(text):
+            log.warning("the model's reply is only Markdown punctuation (%r); sending a fallback line", text[:80])
+            return fallback
         engine = self._contracts() if self._contracts else None
         if engine is not None:
             checked = engine.check_reply(text)

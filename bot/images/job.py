@@ -15,6 +15,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -75,8 +76,11 @@ class WeeklyImageJob:
         clock: Clock = utcnow,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        data_dir: Path | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self._config = config
+        self._progress = progress or (lambda _line: None)  # `lukas image --now` prints each step as it goes
         self._sessions = sessions
         self._slack = slack
         self._images = image_client
@@ -86,9 +90,20 @@ class WeeklyImageJob:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self.on_picture: Callable[[GeneratedImage], Awaitable[object]] | None = None  # e.g. refresh the App Home
         self._delivery = ImageDelivery(
-            config=config, sessions=sessions, slack=slack, caption=self._caption, alert=self._alert, now=self._now
+            config=config,
+            sessions=sessions,
+            slack=slack,
+            caption=self._caption,
+            alert=self._alert,
+            now=self._now,
+            data_dir=data_dir,
         )
+
+    @property
+    def image_client(self) -> ImageAPI:
+        return self._images
 
     # ----- public entry points
 
@@ -189,6 +204,11 @@ class WeeklyImageJob:
             log.exception("weekly image %s: failed unexpectedly", key)
             error = f"internal error: {type(exc).__name__}"
             row = await safe_change(self._sessions, row.id, now=self._now, status="failed", error=error) or row
+        if row.status == "succeeded" and self.on_picture is not None:
+            try:
+                await self.on_picture(row)
+            except Exception:
+                log.exception("weekly image %s: the after-picture hook failed", key)
         return row, True
 
     async def _produce(
@@ -201,7 +221,9 @@ class WeeklyImageJob:
         if not images.channels:
             return await self._skip(row, "no channels configured (images.channels); nothing was bought")
 
-        check = await self._check_prompt(plan.prompt, config)
+        self._progress(f"theme:     {plan.theme or '-'}" + (f" (occasion: {plan.occasion})" if plan.occasion else ""))
+        check = await self.check_prompt(plan.prompt, config)
+        self._progress(f"prompt:    {check.prompt}")
         if not check.ok:
             log.warning("weekly image %s: %s: %s", key, check.status, check.reason)
             return await repo.change(self._sessions, row.id, now=self._now(), status=check.status, error=check.reason)
@@ -227,6 +249,8 @@ class WeeklyImageJob:
             )
         row = await repo.change(self._sessions, row.id, now=self._now(), cost_usd=price)
 
+        timeout = images.request_timeout_seconds
+        self._progress(f"generating… {images.model} {images.size} {images.quality} (up to {timeout:.0f} s an attempt)")
         try:
             raw, attempts = await request_image(
                 self._images,
@@ -286,6 +310,8 @@ class WeeklyImageJob:
             source,
         )
 
+        self._progress(f"generated in {attempts} attempt(s); cost ${cost_usd:.3f}")
+        self._progress(f"uploading to {len(images.channels)} channel(s)…")
         path = self._delivery.keep(key=key, extension=kind.extension, data=data, images=images)
         row = await repo.change(
             self._sessions,
@@ -312,7 +338,7 @@ class WeeklyImageJob:
                 log.warning("weekly image: caption writer failed (%s); using the template caption", type(exc).__name__)
         return template_caption(plan)
 
-    async def _check_prompt(self, prompt: str, config: LukasConfig) -> _PromptCheck:
+    async def check_prompt(self, prompt: str, config: LukasConfig) -> _PromptCheck:
         engine = None
         if self._contracts is not None:
             try:

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import LeaseLost, SlackDeliveryError
 from bot.slack.client import slack_error
-from bot.slack.format_logic import split_message
+from bot.slack.format_logic import MARKDOWN_TEXT, MARKDOWN_TEXT_LIMIT, render, split_message
 from bot.slack.sanitise_logic import sanitise_outgoing
 
 log = logging.getLogger(__name__)
@@ -77,13 +77,17 @@ async def post_reply(
     still_ours: Callable[[], bool] | None = None,
     allowed_user_ids: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """Post `text` in the channel (or thread); returns the ts of each part. slack-sdk retries `ratelimited`
-    (Retry-After capped); an unknown outcome is checked in Slack (by the reply's metadata) before posting again.
-    `still_ours` is asked before every attempt: a writer that lost its lease stops (LeaseLost). Mentions of
-    anyone outside `allowed_user_ids` are dropped, special mentions neutralised (sanitise_logic)."""
+    """Post `text` (Markdown) in the channel (or thread); returns the ts of each part. slack-sdk retries
+    `ratelimited` (Retry-After capped). Long texts go in several messages, split where no code fence or link breaks.
+    Sanitised before the split (mentions of anyone outside `allowed_user_ids` dropped, special mentions
+    neutralised), so the split sees the text as it will show. An unknown outcome is checked in Slack (by the
+    reply's metadata) before posting again; `still_ours` is asked before every attempt: a writer that lost its
+    lease stops (LeaseLost)."""
     text = sanitise_outgoing(text, allowed_user_ids=allowed_user_ids)
     timestamps: list[str] = []
-    parts = split_message(text, limit=max_chars)
+    parts = split_message(text, limit=min(max_chars, MARKDOWN_TEXT_LIMIT))
+    if len(parts) > 1:
+        log.info("the reply is %d characters long; posting it in %d messages", len(text), len(parts))
     index = 0
     unknown = 0
     while index < len(parts):
@@ -92,7 +96,12 @@ async def post_reply(
             raise LeaseLost(f"lease on message {question_id} lost before posting part {index + 1}")
         metadata = reply_metadata(question_id=question_id, part=index) if question_id is not None else None
         try:
-            response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=part, metadata=metadata)
+            response = await client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                metadata=metadata,
+                **render(part, into=MARKDOWN_TEXT, allowed_user_ids=allowed_user_ids),
+            )
         except Exception as exc:
             if question_id is not None and _outcome_unknown(exc):
                 unknown += 1

@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config.providers_schema import StreamingConfig
 from bot.errors import LeaseLost
 from bot.slack.client import slack_error
+from bot.slack.format_logic import MARKDOWN_TEXT, render
 from bot.slack.replies import post_reply, reply_metadata
 from bot.slack.sanitise_logic import sanitise_outgoing, sanitise_prefix
 from bot.slack.stream_logic import flush_delay, plan_finish, visible_prefix
@@ -83,6 +84,10 @@ class SlackReplyStream:
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    def _markdown(self, text: str) -> dict[str, Any]:
+        """The one rendering path (sanitised, as markdown_text), for every stream and update call."""
+        return render(text, into=MARKDOWN_TEXT, allowed_user_ids=self._allowed)
+
     # ----- fed by the gateway (a DeltaSink): never blocks, never raises
     def feed(self, piece: str) -> bool:
         if self.stopped or self._closing.is_set():
@@ -123,13 +128,13 @@ class SlackReplyStream:
             return
         await self._mark_posting()
         self._last_flush = self._clock()
-        if self.mode == STREAM:
+        if self.mode == STREAM and self._thread_ts is not None:
             try:
                 if self._streamer is None:
                     self._streamer = await self._client.chat_stream(
                         channel=self._channel, thread_ts=self._thread_ts, buffer_size=1, **self._recipient
                     )
-                await self._streamer.append(markdown_text=candidate[len(self.shown) :])
+                await self._streamer.append(**self._markdown(candidate[len(self.shown) :]))
                 self.ts = self.ts or self._streamer.ts
                 self.shown = candidate
                 return
@@ -140,11 +145,11 @@ class SlackReplyStream:
         if self.ts is None:
             metadata = reply_metadata(question_id=self.question_id, part=0) if self.question_id is not None else None
             response = await self._client.chat_postMessage(
-                channel=self._channel, thread_ts=self._thread_ts, text=candidate, metadata=metadata
+                channel=self._channel, thread_ts=self._thread_ts, metadata=metadata, **self._markdown(candidate)
             )
             self.ts = str(response.get("ts"))
         else:
-            await self._client.chat_update(channel=self._channel, ts=self.ts, text=candidate)
+            await self._client.chat_update(channel=self._channel, ts=self.ts, **self._markdown(candidate))
         self.shown = candidate
 
     async def _mark_posting(self) -> None:
@@ -171,7 +176,7 @@ class SlackReplyStream:
         rewrite = plan.rewrite
         if self._stream_open:
             try:
-                await self._streamer.stop(markdown_text=plan.append or None)
+                await self._streamer.stop(**(self._markdown(plan.append) if plan.append else {}))
                 if plan.append is not None:
                     self.shown = final
             except Exception as exc:
@@ -204,7 +209,7 @@ class SlackReplyStream:
         assert self.ts is not None
         text = sanitise_outgoing(text, allowed_user_ids=self._allowed)
         try:
-            await self._client.chat_update(channel=self._channel, ts=self.ts, text=text)
+            await self._client.chat_update(channel=self._channel, ts=self.ts, **self._markdown(text))
             self.shown = text
             return self.ts
         except Exception as exc:

@@ -55,6 +55,15 @@ class ClaimedMessage:
     history: list[StoredMessage]  # newest first, up to and including this message
     ts: str | None = None  # the message's own Slack ts (where a thinking status goes in a DM's main timeline)
     team_id: str = ""
+    erased: bool = False  # deleted in Slack (or forgotten) before Lukas answered: not answered at all
+
+
+@dataclass(frozen=True)
+class Change:
+    """What applying an edit or deletion did: "updated", "erased", "unchanged" or "not stored"."""
+
+    outcome: str
+    sender: str | None = None
 
 
 # Statements are built once: constructing and cache-keying them on every call cost more CPU than running them.
@@ -79,6 +88,7 @@ _SELECT_QUESTION = (
         Message.user_id,
         Message.user_name,
         Message.slack_ts,
+        Message.erased_at,
         Conversation.team_id,
         Conversation.channel_id,
         Conversation.thread_ts,
@@ -94,7 +104,7 @@ _SELECT_HISTORY = (
         Message.id <= bindparam("message_id"),
         Message.sender != "fallback",
         Message.flagged.is_(False),
-        Message.erased_at.is_(None),  # erased text (forget, retention) never reaches a model again
+        Message.erased_at.is_(None),  # deleted, forgotten or past retention: never sent to a model again
     )
     .order_by(Message.id.desc())
     .limit(bindparam("limit", type_=Integer))
@@ -195,7 +205,41 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         history=history,
         ts=question.slack_ts,
         team_id=question.team_id,
+        erased=question.erased_at is not None,
     )
+
+
+_SELECT_BY_TS = select(Message.id, Message.sender, Message.content, Message.erased_at).where(
+    Message.channel_id == bindparam("channel_id"), Message.slack_ts == bindparam("ts")
+)
+
+
+def apply_edit(session: Connection, *, channel_id: str, ts: str, text: str, token_count: int) -> Change:
+    """A person edited a stored message: keep the new text (and its token count). Commits."""
+    row = session.execute(_SELECT_BY_TS, {"channel_id": channel_id, "ts": ts}).first()
+    if row is None:
+        return Change("not stored")
+    if row.erased_at is not None or row.sender != "user":
+        return Change("unchanged", row.sender)
+    if row.content == text:
+        return Change("unchanged", row.sender)  # Slack also sends message_changed for unfurls
+    session.execute(
+        _UPDATE_MESSAGE, {"b_message_id": row.id, "content": text, "token_count": token_count, "edited_at": utcnow()}
+    )
+    session.commit()
+    return Change("updated", row.sender)
+
+
+def erase_message(session: Connection, *, channel_id: str, ts: str) -> Change:
+    """A message was deleted in Slack: erase its text, keep the row for the ledger. Commits."""
+    row = session.execute(_SELECT_BY_TS, {"channel_id": channel_id, "ts": ts}).first()
+    if row is None:
+        return Change("not stored")
+    if row.erased_at is not None:
+        return Change("unchanged", row.sender)
+    session.execute(_UPDATE_MESSAGE, {"b_message_id": row.id, "content": "", "token_count": 0, "erased_at": utcnow()})
+    session.commit()
+    return Change("erased", row.sender)
 
 
 def mark_posting(
@@ -237,12 +281,13 @@ def record_reply(
     token_count: int | None,
     llm_call: dict[str, object] | list[dict[str, object]] | None,
     state: str = DONE,
+    from_state: str = POSTING,
 ) -> bool:
     """Store Lukas's reply (or fallback) and the ledger row(s: one per provider tried), and close the question.
     Fenced: False (and nothing written) when this writer no longer holds the lease. Commits."""
     now = utcnow()
     closed = session.execute(
-        update(Message).where(fenced(lease, owner=owner, state=POSTING)).values(reply_state=state, lease_until=None)
+        update(Message).where(fenced(lease, owner=owner, state=from_state)).values(reply_state=state, lease_until=None)
     )
     if closed.rowcount != 1:
         session.rollback()

@@ -28,6 +28,11 @@ class SlackCall:
     at: float = field(default_factory=time.monotonic)
     ok: bool = True  # False when the stand-in answered with an error (an injected fault)
 
+    @property
+    def text(self) -> str:
+        """What the message shows: `markdown_text` (standard Markdown) or `text` (mrkdwn)."""
+        return str(self.params.get("markdown_text") or self.params.get("text") or "")
+
 
 @dataclass
 class Fault:
@@ -72,7 +77,7 @@ class SlackStandIn:
     def posted_texts(self, channel: str | None = None) -> list[str]:
         """Texts of chat.postMessage calls (including ones the stand-in failed on purpose)."""
         return [
-            call.params.get("text", "")
+            call.text
             for call in self.calls_to("chat.postMessage")
             if channel is None or call.params.get("channel") == channel
         ]
@@ -149,6 +154,10 @@ class SlackStandIn:
             return web.json_response({"ok": False, "error": self.channel_errors[channel]})
         if method in self.responders:
             return web.json_response(self.responders[method](params))
+        refusal = _markdown_text_refusal(method, params)
+        if refusal:
+            call.ok = False
+            return web.json_response({"ok": False, "error": refusal})
         answer = self._default(method, params, request)
         if self.lose_responses.get(method, 0) > 0:
             self.lose_responses[method] -= 1
@@ -197,7 +206,7 @@ class SlackStandIn:
             return {
                 "ok": True,
                 "files": [
-                    {"id": f["id"], "title": f.get("title", ""), "permalink": f"https://slack.example/files/{f['id']}"}
+                    {"id": f["id"], "title": f.get("title", "")}  # as Slack does: no permalink (that is files.info)
                     for f in files
                 ],
             }
@@ -207,7 +216,8 @@ class SlackStandIn:
         metadata = params.get("metadata")
         if isinstance(metadata, str):
             metadata = json.loads(metadata)
-        message = {"type": "message", "ts": ts, "text": params.get("text", ""), "bot_id": BOT_ID}
+        text = params.get("text") or params.get("markdown_text", "")
+        message = {"type": "message", "ts": ts, "text": text, "bot_id": BOT_ID}
         if params.get("thread_ts"):
             message["thread_ts"] = params["thread_ts"]
         if metadata:
@@ -256,3 +266,22 @@ class SlackStandIn:
         self.uploads[file_id] = data
         self.calls.append(SlackCall("upload", {"file_id": file_id, "bytes": len(data)}))
         return web.Response(text=f"OK - {len(data)}")
+
+
+_MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update", "chat.startStream"})
+
+
+def _markdown_text_refusal(method: str, params: dict[str, Any]) -> str | None:
+    """Slack's rules for message text: markdown_text alone and at most 12,000 characters; text at most 40,000;
+    a message needs one of them (blocks aside)."""
+    markdown = params.get("markdown_text")
+    if markdown is not None and (params.get("text") or params.get("blocks")):
+        return "invalid_arguments"  # markdown_text cannot be combined with text or blocks
+    if markdown is not None and len(str(markdown)) > 12_000:
+        return "msg_too_long"
+    if len(str(params.get("text") or "")) > 40_000:
+        return "msg_too_long"
+    has_text = markdown or params.get("text") or params.get("blocks")
+    if method in _MESSAGE_METHODS and method != "chat.startStream" and not has_text:
+        return "no_text"
+    return None
