@@ -18,7 +18,7 @@ QUICKSTART = ROOT / "docs" / "quickstart.md"
 
 # Web API method -> the bot scope it needs (None: no scope). From Slack's method reference pages.
 METHOD_SCOPES: dict[str, str | tuple[str, ...] | None] = {  # a tuple: one scope per kind of channel
-    "auth.test": None,  # Bolt calls it on the first request
+    "auth.test": None,  # checked before serving (bot/slack/auth.py); Bolt reuses the answer
     "chat.postMessage": "chat:write",
     "chat.postEphemeral": "chat:write",
     "chat.update": "chat:write",
@@ -35,6 +35,9 @@ METHOD_SCOPES: dict[str, str | tuple[str, ...] | None] = {  # a tuple: one scope
     "assistant.threads.setSuggestedPrompts": "assistant:write",
     "conversations.info": ("channels:read", "groups:read"),  # is Lukas in the channels config.yml has rules for
     "views.publish": None,  # the Home tab needs no scope
+    # Lukas's own reply, found by its metadata after a post whose outcome was unknown (bot/slack/replies.py)
+    "conversations.history": ("channels:history", "groups:history", "im:history"),
+    "conversations.replies": ("channels:history", "groups:history", "im:history"),
 }
 # slack-sdk / Bolt helpers -> the Web API methods they call
 HELPERS: dict[str, tuple[str, ...]] = {
