@@ -158,7 +158,7 @@ def _report(
     per_channel = Counter(c.params["channel"] for c in posts)
     lost = [c for c in channels if per_channel[c] == 0]
     duplicates = [c for c, n in per_channel.items() if n > 1]
-    fallbacks = [c for c in posts if c.params.get("text") != llm.reply]
+    fallbacks = [c for c in posts if (c.params.get("markdown_text") or c.params.get("text")) != llm.reply]
     print(f"questions: {len(channels)}  (each delivered to two live replicas; {balancer.refused} deliveries refused)")
     print(f"answered: {len(per_channel)}  lost: {len(lost)}  duplicates: {len(duplicates)}")
     print(f"fallback lines (all caused by the shutdown or the kill; the model never fails here): {len(fallbacks)}")
