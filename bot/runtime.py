@@ -36,6 +36,7 @@ from bot.slack.alerts import AdminAlerter
 from bot.slack.client import build_web_client
 from bot.slack.replies import UserNames
 from bot.slack.server import build_web_app, start_http
+from bot.slack.threads import ThreadReader
 from bot.store import migrate
 from bot.store.db import create_engine, ping, session_factory
 from bot.store.units import UnitRunner
@@ -93,7 +94,21 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
     gateway = ChatGateway(config=config, api_keys=provider_api_keys(settings), alert_admins=alerter.alert)
     names = UserNames(slack, ttl_seconds=lambda: config.current.slack.user_cache_seconds)
     store = UnitRunner(engine)
-    chat = ChatService(config=config, store=store, slack=slack, gateway=gateway, names=names, contracts=contracts)
+    threads = ThreadReader(
+        slack,
+        names,
+        page_size=lambda: config.current.memory.thread_page_size,
+        max_pages=lambda: config.current.memory.thread_max_pages,
+    )
+    chat = ChatService(
+        config=config,
+        store=store,
+        slack=slack,
+        gateway=gateway,
+        names=names,
+        contracts=contracts,
+        read_thread=threads.read,
+    )
     return Services(
         settings=settings,
         config=config,
@@ -202,6 +217,7 @@ class Lukas:
         if self._http is not None:
             await self._http.shutdown()
         await self.services.chat.drain(drain_seconds)
+        await self.services.chat.memory.drain(drain_seconds)  # summaries being written (a cut one is redone later)
         await self.services.gateway.aclose()
         self.images.stop()
         await self.admin.close()

@@ -19,6 +19,13 @@ class ImageFacts:
 
 
 @dataclass(frozen=True)
+class MemoryFacts:
+    enabled: bool
+    read_threads: bool
+    summaries: int  # conversations that have a rolling summary
+
+
+@dataclass(frozen=True)
 class StatusFacts:
     version: str
     uptime_seconds: float
@@ -31,6 +38,7 @@ class StatusFacts:
     config_path: str
     last_reload: str | None = None  # what the last reload did, if any since the start
     contracts: list[str] = field(default_factory=list)  # render_metrics lines of this process
+    memory: MemoryFacts | None = None
 
 
 def duration(seconds: float) -> str:
@@ -90,8 +98,16 @@ def status_lines(facts: StatusFacts) -> list[str]:
     else:
         nxt = _when(facts.next_image_run) if facts.next_image_run else "not scheduled"
         lines.append(f"Next picture: {nxt} (scheduler {facts.scheduler})")
+    if facts.memory is not None:
+        lines.append(memory_line(facts.memory))
     lines += facts.contracts
     return lines
+
+
+def memory_line(memory: MemoryFacts) -> str:
+    state = "on" if memory.enabled else "off"
+    threads = "reads threads when mentioned" if memory.read_threads else "does not read threads"
+    return f"Memory: summaries {state}, {memory.summaries:,} conversation(s) with a summary; {threads}"
 
 
 def image_now_text(image: ImageFacts) -> str:

@@ -22,10 +22,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
-from bot.chat import history_logic
+from bot.chat import history_logic, memory_logic
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
 from bot.chat.ledger_logic import ledger_rows
+from bot.chat.memory_service import SummaryKeeper
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
+from bot.chat.thread_logic import ThreadMessage, keep_for_budget
 from bot.config.live import LiveConfig
 from bot.errors import SlackDeliveryError
 from bot.llm.chain_logic import resolve_chain, worst_case_seconds
@@ -35,12 +37,14 @@ from bot.logging_setup import conversation_id_var, event_id_var
 from bot.slack.assistant import ThinkingStatus
 from bot.slack.replies import UserNames, post_reply
 from bot.slack.streaming import SlackReplyStream
-from bot.store import chat_repo
+from bot.store import chat_repo, memory_repo
 from bot.store.models import utcnow
 from bot.store.units import NORMAL, URGENT, UnitRunner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Reads a thread's earlier messages (bot.slack.threads.ThreadReader.read; the chat port's once it lands).
+ThreadReaderFn = Callable[..., Awaitable[list[ThreadMessage] | None]]
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class ChatService:
         accept_db_retry_seconds: float = 1.5,
         answer_db_retry_seconds: float = 60.0,
         stale_after: dt.timedelta | None = None,
+        read_thread: ThreadReaderFn | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -91,6 +96,10 @@ class ChatService:
         self._stale_after = stale_after
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._prompting = PromptPreparer(config=config, contracts=contracts)
+        self._read_thread = read_thread
+        self.memory = SummaryKeeper(
+            config=config, store=store, gateway=gateway, prompting=self._prompting, contracts=contracts
+        )
 
     # ----- database with retries for transient trouble (a restarting PostgreSQL, a locked SQLite)
     async def _db(self, work: Callable[[Connection], T], *, within: float, priority: int = NORMAL) -> T:
@@ -176,10 +185,18 @@ class ChatService:
                 )
                 if not taken:
                     return
-            history_size = self._config.current.llm.history_size
+            config = self._config.current
+            history_size = config.llm.history_size
+            if config.memory.enabled:  # room for messages that fell out but are not in the summary yet
+                history_size += config.memory.refresh_after_messages - 1
             claimed = await self._db(
                 lambda s: chat_repo.load_claimed(s, message_id, history_size=history_size), within=self._answer_db_retry
             )
+            if not claimed.conversation.thread_read and await self._read_thread_context(claimed):
+                claimed = await self._db(
+                    lambda s: chat_repo.load_claimed(s, message_id, history_size=history_size),
+                    within=self._answer_db_retry,
+                )
             await self._answer_claimed(claimed)
         except Exception:
             log.exception("answering message %s failed; it stays in the database for the next sweep", message_id)
@@ -193,7 +210,18 @@ class ChatService:
         if name is None and claimed.user_id:
             name = await self._names.name_of(claimed.user_id)
         history = [replace(m, user_name=name) if m.id == claimed.id else m for m in claimed.history]
-        window = history_logic.select_window(messages=history, history_size=config.llm.history_size)
+        summary = claimed.summary if config.memory.enabled else None
+        if config.memory.enabled:
+            window = memory_logic.answer_window(
+                messages=history,
+                boundary=memory_logic.Boundary(summary.through_message_id, summary.through_context)
+                if summary
+                else None,
+                history_size=config.llm.history_size,
+                refresh_after=config.memory.refresh_after_messages,
+            )
+        else:
+            window = history_logic.select_window(messages=history, history_size=config.llm.history_size)
         prompt, new_counts = history_logic.build_prompt(
             system_prompt=config.persona.system_prompt,
             window=window,
@@ -201,7 +229,10 @@ class ChatService:
             count_name=self._prompting.count_name,
             count_system=self._prompting.count_cached,
         )
-        prepared = self._prompting.prepare(prompt)
+        prepared = self._prompting.prepare(
+            prompt,
+            summary=memory_logic.summary_message(text=summary.text, tokens=summary.token_count) if summary else None,
+        )
         if prepared.refusal is not None:
             log.warning("message refused by the input checks: %s", prepared.refusal)
 
@@ -232,6 +263,41 @@ class ChatService:
                 if status is not None:
                     await status.clear()
         await self._record(claimed, answer, timestamps)
+        self.memory.nudge(conversation.id)  # the summary is refreshed in the background, after the reply
+
+    async def _read_thread_context(self, claimed: chat_repo.ClaimedMessage) -> bool:
+        """Mentioned in a thread he is not part of yet: read its earlier messages once and store them as context.
+        True when context was stored (the caller reloads the history). Unreadable threads: answered as before."""
+        config = self._config.current
+        conversation = claimed.conversation
+        messages: list[ThreadMessage] | None = None
+        if config.memory.read_threads and self._read_thread is not None and claimed.ts:
+            messages = await self._read_thread(
+                channel=conversation.channel_id,
+                thread_ts=conversation.thread_ts,
+                before_ts=claimed.ts,
+                keep=config.llm.history_size,
+            )
+        llm = config.llm
+        persona = self._prompting.count_cached(config.persona.system_prompt)
+        room = (
+            llm.context_budget_tokens
+            - llm.max_tokens
+            - persona
+            - (claimed.history[0].token_count or 0 if claimed.history else 0)
+        )
+        kept = keep_for_budget(
+            messages=messages or [], history_size=llm.history_size, max_tokens=max(room, 0), count=self._prompting.count
+        )
+        stored = await self._db(
+            lambda s: memory_repo.store_thread_context(
+                s, conversation_id=conversation.id, channel_id=conversation.channel_id, messages=kept
+            ),
+            within=self._answer_db_retry,
+        )
+        if messages:
+            log.info("read %d earlier message(s) of the thread, kept %d as context", len(messages), stored)
+        return stored > 0
 
     async def _answer_streamed(
         self, claimed: chat_repo.ClaimedMessage, prepared: Prepared, mark_posting: Callable[[], Awaitable[None]]

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 from bot.config.contracts_schema import ContractsConfig
 from bot.config.images_schema import ImagesConfig
+from bot.config.memory_schema import MemoryConfig
 from bot.config.providers_schema import (
     AssistantConfig,
     ModelPrice,
@@ -178,6 +179,15 @@ class LukasConfig(Strict):
     chat_chain: list[Annotated[str, AfterValidator(_defined_provider)]] = []
     streaming: StreamingConfig = StreamingConfig()
     assistant: AssistantConfig = AssistantConfig()
+    memory: MemoryConfig = MemoryConfig()
+
+    @model_validator(mode="after")
+    def _memory_provider_defined(self) -> LukasConfig:
+        name = self.memory.provider
+        if name is not None and name not in self.providers:
+            defined = ", ".join(self.providers) or "none"
+            raise ValueError(f"memory.provider {name!r} is not defined under providers: (defined: {defined})")
+        return self
 
     @field_validator("chat_chain")
     @classmethod

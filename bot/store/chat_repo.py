@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.chat.events_logic import IncomingMessage
 from bot.chat.history_logic import StoredMessage
-from bot.store.models import Conversation, LLMCall, Message, utcnow
+from bot.store.models import Conversation, ConversationSummary, LLMCall, Message, utcnow
 
 # A person's message is stored already claimed ("working") by the worker that accepted it; a worker that dies
 # leaves it "working" until it is stale, and then the sweeper (on any replica) claims it again.
@@ -39,6 +39,18 @@ class ConversationInfo:
     channel_id: str
     thread_ts: str
     last_fallback: str | None
+    kind: str = "dm"
+    thread_read: bool = True  # False: a thread Lukas was just mentioned in, whose earlier messages are not read yet
+
+
+@dataclass(frozen=True)
+class SummaryInfo:
+    """The conversation's rolling summary, as the answer's prompt needs it."""
+
+    text: str
+    token_count: int
+    through_message_id: int
+    through_context: bool
 
 
 @dataclass(frozen=True)
@@ -50,9 +62,10 @@ class ClaimedMessage:
     user_id: str | None
     user_name: str | None
     conversation: ConversationInfo
-    history: list[StoredMessage]  # newest first, up to and including this message
+    history: list[StoredMessage]  # up to and including this message, plus a thread's context messages (any order)
     ts: str | None = None  # the message's own Slack ts (where a thinking status goes in a DM's main timeline)
     team_id: str = ""
+    summary: SummaryInfo | None = None
 
 
 # Statements are built once: constructing and cache-keying them on every call cost more CPU than running them.
@@ -81,8 +94,15 @@ _SELECT_QUESTION = (
         Conversation.channel_id,
         Conversation.thread_ts,
         Conversation.last_fallback,
+        Conversation.kind,
+        Conversation.thread_read_at,
+        ConversationSummary.text.label("summary_text"),
+        ConversationSummary.token_count.label("summary_tokens"),
+        ConversationSummary.through_message_id,
+        ConversationSummary.through_context,
     )
     .join(Conversation, Conversation.id == Message.conversation_id)
+    .outerjoin(ConversationSummary, ConversationSummary.conversation_id == Message.conversation_id)
     .where(Message.id == bindparam("message_id"))
 )
 _SELECT_HISTORY = (
@@ -92,6 +112,20 @@ _SELECT_HISTORY = (
         Message.id <= bindparam("message_id"),
         Message.sender != "fallback",
         Message.flagged.is_(False),
+        Message.context.is_(False),
+        Message.erased_at.is_(None),
+    )
+    .order_by(Message.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+# A thread's context messages (read on the first mention): they precede the conversation's own messages.
+_SELECT_CONTEXT = (
+    select(Message.id, Message.sender, Message.content, Message.user_name, Message.token_count)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.context.is_(True),
+        Message.flagged.is_(False),
+        Message.erased_at.is_(None),
     )
     .order_by(Message.id.desc())
     .limit(bindparam("limit", type_=Integer))
@@ -107,8 +141,16 @@ def accept_message(session: Connection, incoming: IncomingMessage, *, token_coun
             return Rejected("not a thread Lukas is in")
         try:
             with session.begin_nested():
+                # A mention inside a thread Lukas is not part of: its earlier messages are read after the ack.
+                unread = incoming.kind == "thread" and incoming.ts != incoming.conversation_thread_ts
                 conversation_id = session.scalar(
-                    _INSERT_CONVERSATION, {**key, "kind": incoming.kind, "created_at": utcnow()}
+                    _INSERT_CONVERSATION,
+                    {
+                        **key,
+                        "kind": incoming.kind,
+                        "created_at": utcnow(),
+                        "thread_read_at": None if unread else utcnow(),
+                    },
                 )
         except IntegrityError:  # another replica created it a moment ago
             conversation_id = session.scalar(_SELECT_CONVERSATION, key)
@@ -161,11 +203,36 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         StoredMessage(id=r.id, sender=r.sender, content=r.content, user_name=r.user_name, token_count=r.token_count)
         for r in rows
     ]
+    if question.kind == "thread":
+        context = session.execute(_SELECT_CONTEXT, {"conversation_id": question.conversation_id, "limit": history_size})
+        history += [
+            StoredMessage(
+                id=r.id,
+                sender=r.sender,
+                content=r.content,
+                user_name=r.user_name,
+                token_count=r.token_count,
+                context=True,
+            )
+            for r in context
+        ]
     conversation = ConversationInfo(
         id=question.conversation_id,
         channel_id=question.channel_id,
         thread_ts=question.thread_ts,
         last_fallback=question.last_fallback,
+        kind=question.kind,
+        thread_read=question.thread_read_at is not None,
+    )
+    summary = (
+        SummaryInfo(
+            text=question.summary_text,
+            token_count=question.summary_tokens,
+            through_message_id=question.through_message_id,
+            through_context=question.through_context,
+        )
+        if question.summary_text is not None
+        else None
     )
     return ClaimedMessage(
         id=message_id,
@@ -176,6 +243,7 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         history=history,
         ts=question.slack_ts,
         team_id=question.team_id,
+        summary=summary,
     )
 
 
