@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,9 @@ from bot.tokens.trimming_logic import PromptMessage
 
 log = logging.getLogger(__name__)
 ContractsProvider = Callable[[], Any]
+# After a failed or refused summary call, that conversation's summary waits this long before the next try, so a
+# failing model is not asked again after every reply (its breaker is the chat's, too).
+RETRY_AFTER_FAILURE_SECONDS = 300.0
 
 
 class SummaryKeeper:
@@ -36,15 +40,17 @@ class SummaryKeeper:
         gateway: Any,
         prompting: PromptPreparer,
         contracts: ContractsProvider | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
+        self._clock = clock
         self._store = store
         self._gateway = gateway
         self._prompting = prompting
         self._contracts = contracts
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()  # nudged while a refresh was running: look once more when it ends
-        self._failing: set[int] = set()  # conversations whose last refresh failed (logged once)
+        self._failing: dict[int, float] = {}  # conversation -> when its last refresh failed (logged once)
         self.outcomes: list[tuple[int, str]] = []  # (conversation, what happened): for tests and the benchmark
 
     @property
@@ -57,6 +63,9 @@ class SummaryKeeper:
             return
         if conversation_id in self._tasks:
             self._again.add(conversation_id)
+            return
+        failed_at = self._failing.get(conversation_id)
+        if failed_at is not None and self._clock() - failed_at < RETRY_AFTER_FAILURE_SECONDS:
             return
         task = asyncio.create_task(self._run(conversation_id), name=f"summary-{conversation_id}")
         self._tasks[conversation_id] = task
@@ -77,6 +86,8 @@ class SummaryKeeper:
                 outcome = await self.refresh(conversation_id)
             except Exception:
                 log.exception("summary of conversation %s failed; the old summary stays", conversation_id)
+                return
+            if outcome == "failed":
                 return
             if outcome in ("extended", "rebuilt", "erased meanwhile") or conversation_id in self._again:
                 continue
@@ -148,7 +159,7 @@ class SummaryKeeper:
             log.info("summary of conversation %s not saved: %s", conversation_id, saved)
             return saved
         if conversation_id in self._failing:
-            self._failing.discard(conversation_id)
+            del self._failing[conversation_id]
             log.info("summary of conversation %s is being kept again", conversation_id)
         log.info("summary of conversation %s %s (%s): %d tokens", conversation_id, plan.action, plan.reason, tokens)
         return "extended" if plan.action == memory_logic.EXTEND else "rebuilt"
@@ -207,8 +218,9 @@ class SummaryKeeper:
         )
 
     def _failed(self, conversation_id: int, reason: str) -> None:
-        if conversation_id not in self._failing:
-            self._failing.add(conversation_id)
+        first = conversation_id not in self._failing
+        self._failing[conversation_id] = self._clock()
+        if first:
             log.warning(
                 "could not refresh the summary of conversation %s (%s); keeping the old one", conversation_id, reason
             )

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Integer, bindparam, insert, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from bot.chat.events_logic import IncomingMessage
 from bot.chat.history_logic import StoredMessage
@@ -83,6 +84,22 @@ _UPDATE_LAST_FALLBACK = (
     .values(last_fallback=bindparam("text"))
 )
 _INSERT_LLM_CALL = insert(LLMCall)
+_ERASED = aliased(Message)
+# A covered message erased after the summary was built: the summary must not be used until it is rebuilt
+# (an index on messages(conversation_id, erased_at) keeps this a seek).
+_SUMMARY_STALE = (
+    exists()
+    .where(
+        _ERASED.conversation_id == Message.conversation_id,
+        _ERASED.erased_at >= ConversationSummary.built_from,
+        or_(
+            and_(_ERASED.context.is_(True), _ERASED.id <= ConversationSummary.through_message_id),
+            and_(ConversationSummary.through_context.is_(False), _ERASED.id <= ConversationSummary.through_message_id),
+            and_(_ERASED.context.is_(True), ConversationSummary.through_context.is_(False)),
+        ),
+    )
+    .correlate(Message, ConversationSummary)
+)
 _SELECT_QUESTION = (
     select(
         Message.conversation_id,
@@ -100,6 +117,7 @@ _SELECT_QUESTION = (
         ConversationSummary.token_count.label("summary_tokens"),
         ConversationSummary.through_message_id,
         ConversationSummary.through_context,
+        _SUMMARY_STALE.label("summary_stale"),
     )
     .join(Conversation, Conversation.id == Message.conversation_id)
     .outerjoin(ConversationSummary, ConversationSummary.conversation_id == Message.conversation_id)
@@ -231,7 +249,7 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
             through_message_id=question.through_message_id,
             through_context=question.through_context,
         )
-        if question.summary_text is not None
+        if question.summary_text is not None and not question.summary_stale
         else None
     )
     return ClaimedMessage(

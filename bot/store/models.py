@@ -68,6 +68,7 @@ class Message(Base):
         UniqueConstraint("channel_id", "slack_ts", name="uq_messages_channel_ts"),
         Index("ix_messages_conversation_recent", "conversation_id", "id"),
         Index("ix_messages_reply_state", "reply_state"),
+        Index("ix_messages_conversation_erased", "conversation_id", "erased_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -27,6 +27,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("context", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("conversations") as batch_op:
         batch_op.add_column(sa.Column("thread_read_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_messages_conversation_erased", "messages", ["conversation_id", "erased_at"])
     # Conversations from before this migration are threads Lukas is already part of: never read them again.
     op.execute("UPDATE conversations SET thread_read_at = created_at")
     op.create_table(
@@ -54,6 +55,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("conversation_summaries")
+    op.drop_index("ix_messages_conversation_erased", table_name="messages")
     with op.batch_alter_table("conversations") as batch_op:
         batch_op.drop_column("thread_read_at")
     with op.batch_alter_table("messages") as batch_op:
