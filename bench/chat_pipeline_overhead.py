@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import tempfile
 import time
 from typing import Any
@@ -25,8 +24,7 @@ from bot.store import migrate
 from bot.store.db import create_engine
 from bot.store.units import UnitRunner
 from tests.harness import REPO_CONFIG, message_event
-
-_ts = itertools.count(1)
+from tests.standins.recording_platform import RecordingPlatform
 
 
 class InstantModel:
@@ -42,16 +40,6 @@ class InstantModel:
         )
 
 
-class InstantSlack:
-    async def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
-        return {"ok": True, "ts": f"1900000000.{next(_ts):06d}"}
-
-
-class KnownNames:
-    async def name_of(self, user_id: str) -> str:
-        return "Anna"
-
-
 async def main(count: int, database_url: str | None) -> None:
     from bot.chat.service import ChatService
 
@@ -62,9 +50,8 @@ async def main(count: int, database_url: str | None) -> None:
         chat = ChatService(
             config=config,
             store=UnitRunner(create_engine(url)),
-            slack=InstantSlack(),
+            platform=RecordingPlatform(names={"U0ANNA": "Anna"}),
             gateway=InstantModel(),
-            names=KnownNames(),
             contracts=ContractsHolder(config),
         )  # type: ignore[arg-type]
         scheduled: list[int] = []

@@ -5,21 +5,36 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
 import sys
 from typing import Any, TextIO
+
+from bot.secrets_logic import scrub as _scrub_secrets
 
 event_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_id", default=None)
 conversation_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("conversation_id", default=None)
 
-_SECRET_PATTERNS = re.compile(
-    r"(xox[abposr]-[A-Za-z0-9-]{6,}|xapp-[A-Za-z0-9-]{6,}|sk-[A-Za-z0-9_-]{12,}|AKIA[0-9A-Z]{16}"
-    r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"
-)
+# Newlines and other control characters (C0, DEL, C1, Unicode line/paragraph separators) would let text from
+# outside (a forged request, a person's message) start a fake log line: they are written escaped instead.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROL.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+MAX_LINE_CHARS = 8_000  # a log line longer than this is cut (a forged 2 MB body must not become a 2 MB line)
 
 
 def scrub(text: str) -> str:
-    return _SECRET_PATTERNS.sub("[redacted]", text)
+    """text with every secret replaced (bot.secrets_logic: the same detector as the reply policy)."""
+    return _scrub_secrets(text)
+
+
+def one_line(text: str, *, limit: int = MAX_LINE_CHARS) -> str:
+    """text as one log line: control characters escaped, cut at `limit` characters."""
+    if len(text) > limit:
+        text = text[:limit] + f"… [{len(text) - limit} more characters]"
+    return text.translate(_CONTROL)
+
+
+def _traceback_lines(text: str) -> str:
+    """A traceback stays readable on several lines, each indented, so none can pass for a record of its own."""
+    return "\n".join("    " + one_line(line) for line in text.splitlines())
 
 
 class ContextFilter(logging.Filter):
@@ -31,9 +46,9 @@ class ContextFilter(logging.Filter):
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        record.msg, record.args = scrub(message), None
+        record.msg, record.args = one_line(scrub(message)), None
         if record.exc_text:
-            record.exc_text = scrub(record.exc_text)
+            record.exc_text = _traceback_lines(scrub(record.exc_text))
         return True
 
 

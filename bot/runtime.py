@@ -22,6 +22,8 @@ import bot
 from bot.admin.reload_service import ConfigWatcher
 from bot.admin.service import AdminCommands
 from bot.admin.stats_service import MetricsRecorder
+from bot.chat import privacy
+from bot.chat.guards import ChatGuards
 from bot.chat.service import ChatService
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
@@ -34,6 +36,7 @@ from bot.scheduling import DISABLED, ImageScheduler
 from bot.settings import Settings
 from bot.slack.alerts import AdminAlerter
 from bot.slack.client import build_web_client
+from bot.slack.platform import SlackPlatform
 from bot.slack.replies import UserNames
 from bot.slack.server import build_web_app, start_http
 from bot.slack.threads import ThreadReader
@@ -100,14 +103,10 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
         page_size=lambda: config.current.memory.thread_page_size,
         max_pages=lambda: config.current.memory.thread_max_pages,
     )
+    platform = SlackPlatform(slack, config=config, names=names, threads=threads)
+    guards = ChatGuards(config=config, alert=alerter.alert)
     chat = ChatService(
-        config=config,
-        store=store,
-        slack=slack,
-        gateway=gateway,
-        names=names,
-        contracts=contracts,
-        read_thread=threads.read,
+        config=config, store=store, platform=platform, gateway=gateway, contracts=contracts, guards=guards
     )
     return Services(
         settings=settings,
@@ -194,6 +193,7 @@ class Lukas:
             self.services.slack.session = aiohttp.ClientSession()
         self._background.append(asyncio.create_task(self.services.chat.run_sweeper(), name="chat-sweeper"))
         self.images.start()
+        self._install_retention()
         self._background.append(asyncio.create_task(self.watcher.run(), name="config-watcher"))
         self._background.append(asyncio.create_task(self.metrics.run(), name="metrics-snapshots"))
         if self.settings.socket_mode:
@@ -203,11 +203,39 @@ class Lukas:
             await self._socket_handler.connect_async()
             log.info("Lukas is connected to Slack in Socket Mode")
             return None
-        web_app = build_web_app(self.bolt, health=self.health)
+        web_app = build_web_app(self.bolt, health=self.health, signing_secret=self.settings.signing_secret)
         self._http = await start_http(web_app, host=host, port=self.settings.port if port is None else port)
         bound = self._http.addresses[0][1] if self._http.addresses else self.settings.port
         log.info("Lukas is listening on http://%s:%s/slack/events (health: /healthz)", host, bound)
         return int(bound)
+
+    def _install_retention(self) -> None:
+        """The daily erase of message text older than retention.days (on the same APScheduler as the picture)."""
+        from apscheduler.triggers.cron import CronTrigger
+
+        hour = self.config.current.retention.hour
+        self.images.scheduler.add_job(
+            self.retention_once,
+            CronTrigger(hour=hour, minute=17, timezone=dt.UTC),
+            id="retention",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
+
+    async def retention_once(self) -> int:
+        """Erase message text past retention.days, in batches between answers; returns how many were erased."""
+        retention = self.config.current.retention
+        if retention.days is None:
+            return 0
+        try:
+            return await privacy.erase_expired(
+                self.services.chat.run_db, days=retention.days, batch_size=retention.batch_size
+            )
+        except Exception:
+            log.exception("retention: erasing old message text failed; it is tried again tomorrow")
+            return 0
 
     async def stop(self, *, drain_seconds: float = 10.0) -> None:
         """Stop taking events, let answers in progress finish (unfinished ones resume at the next start)."""

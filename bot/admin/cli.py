@@ -1,4 +1,4 @@
-"""`lukas usage [--days N]` and `lukas stats`: the admin reports, straight from the database."""
+"""`lukas usage [--days N]`, `lukas stats` and `lukas forget --user U…`: admin work straight on the database."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import re
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,6 +43,41 @@ def register(commands: Any) -> None:
         description="Contract metrics and model breaker states, as last saved by each running Lukas.",
     )
     stats.set_defaults(handler=cmd_stats)
+
+    forget = commands.add_parser(
+        "forget",
+        help="erase the text of every message a person wrote (what `/lukas forget` does for them)",
+        description="Erase the stored text of a person's messages ($DATABASE_URL). Cost ledger rows stay.",
+    )
+    forget.add_argument("--user", required=True, type=_user_id, help="the person's Slack user ID, e.g. U012AB3CD")
+    forget.add_argument("--dry-run", action="store_true", help="only say how many messages would be erased")
+    forget.set_defaults(handler=cmd_forget)
+
+
+def _user_id(text: str) -> str:
+    if not re.fullmatch(r"[UW][A-Z0-9]{2,}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Slack user ID (they look like 'U012AB3CD')")
+    return text
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from bot.chat import privacy
+
+    async def work() -> tuple[int, int | None]:
+        async with _sessions() as sessions:
+            run_db = privacy.engine_runner(sessions.kw["bind"])
+            stored = await privacy.count_for_user(run_db, user_id=args.user)
+            if args.dry_run or stored == 0:
+                return stored, None
+            return stored, await privacy.forget_user(run_db, user_id=args.user)
+
+    stored, erased = asyncio.run(work())
+    if erased is None:
+        verb = "would be erased (--dry-run)" if args.dry_run and stored else "erased: nothing stored"
+        print(f"{args.user}: {stored} message(s) with text; {verb}")
+    else:
+        print(f"{args.user}: erased the text of {erased} message(s)")
+    return 0
 
 
 def _budgets(path: str | None) -> tuple[float | None, float | None, str]:

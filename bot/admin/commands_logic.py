@@ -10,8 +10,10 @@ STATUS = "status"
 USAGE = "usage"
 RELOAD = "reload"
 IMAGE_NOW = "image now"
-COMMANDS = (HELP, STATUS, USAGE, RELOAD, IMAGE_NOW)
-OPEN_TO_EVERYONE = frozenset({HELP})
+FORGET = "forget"
+FORGET_CONFIRM = "forget confirm"
+COMMANDS = (HELP, STATUS, USAGE, RELOAD, IMAGE_NOW, FORGET)
+OPEN_TO_EVERYONE = frozenset({HELP, FORGET, FORGET_CONFIRM})
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
@@ -39,9 +41,10 @@ def help_text(*, is_admin: bool) -> str:
         f"and this month against the budgets (default {DEFAULT_DAYS} days)",
         "• `/lukas reload` — re-read config.yml now (valid edits also apply by themselves within seconds)",
         "• `/lukas image now` — make and post a picture right away (budget and checks apply)",
+        "• `/lukas forget` — erase what I stored of your own messages (asks you to confirm first)",
     ]
     if not is_admin:
-        lines.append("_All but `help` are for the admins listed in config.yml._")
+        lines.append("_All but `help` and `forget` are for the admins listed in config.yml._")
     return "\n".join(lines)
 
 
@@ -76,11 +79,17 @@ def parse_command(text: str | None) -> Command | ParseError:
         if rest == ["now"]:
             return Command(IMAGE_NOW)
         return ParseError("did you mean `/lukas image now`? (it makes and posts a picture right away)")
+    if head == FORGET:
+        if not rest:
+            return Command(FORGET)
+        if rest == ["confirm"]:
+            return Command(FORGET_CONFIRM)
+        return ParseError("`forget` erases your own messages: `/lukas forget`, then `/lukas forget confirm`")
     if head in (STATUS, RELOAD):
         if rest:
             return ParseError(f"`{head}` takes no arguments; try `/lukas {head}`")
         return Command(head)
-    known = [HELP, STATUS, USAGE, RELOAD, "image"]
+    known = [HELP, STATUS, USAGE, RELOAD, "image", FORGET]
     close = difflib.get_close_matches(head, known, n=1, cutoff=0.6)
     hint = f" Did you mean `/lukas {'image now' if close[0] == 'image' else close[0]}`?" if close else ""
     return ParseError(

@@ -19,6 +19,7 @@ from bot.admin import reload_logic, status_logic, usage_logic
 from bot.admin.reload_service import ConfigWatcher
 from bot.admin.status_logic import ImageFacts, MemoryFacts, StatusFacts
 from bot.admin.usage_service import collect_usage
+from bot.chat import privacy
 from bot.contracts import render_metrics
 from bot.store import memory_repo
 from bot.store.models import GeneratedImage
@@ -121,6 +122,16 @@ class AdminCommands:
         await self.watcher.report(outcome, automatic=False)
         text = reload_logic.outcome_text(outcome)
         return f"🐻 {text}" if outcome.ok else code_block(text.splitlines())
+
+    async def forget(self, user_id: str, *, confirm: bool) -> str:
+        """`/lukas forget [confirm]`: how many of the person's messages would be erased, or erase them."""
+        run_db = self.services.chat.run_db
+        stored = await privacy.count_for_user(run_db, user_id=user_id)
+        if not confirm or stored == 0:
+            return privacy.forget_text(stored=stored, erased=None)
+        batch = self.config.current.retention.batch_size
+        erased = await privacy.forget_user(run_db, user_id=user_id, batch_size=batch)
+        return privacy.forget_text(stored=stored, erased=erased)
 
     async def image_now(self) -> str:
         if self.scheduler.job is None:

@@ -141,5 +141,7 @@ def report_lines(
     if data.month_start is not None:
         lines.append(f"This month (since {data.month_start:%Y-%m-%d %H:%M} UTC):")
         lines.append(_budget_line("chat", data.month_chat_usd, chat_budget_usd))
+        if chat_budget_usd is not None and data.month_chat_usd >= chat_budget_usd - 1e-12:
+            lines.append("  ⚠️ chat budget reached: Lukas answers with a resting line until next month")
         lines.append(_budget_line("pictures", data.month_image_usd, image_budget_usd))
     return lines

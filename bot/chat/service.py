@@ -24,27 +24,25 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from bot.chat import history_logic, memory_logic
 from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
+from bot.chat.guards import ChatGuards
 from bot.chat.ledger_logic import ledger_rows
+from bot.chat.limits_logic import ANSWER, SLOW_DOWN
 from bot.chat.memory_service import SummaryKeeper
+from bot.chat.ports import ChatPlatform, ReplyTarget, ThinkingIndicator
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
-from bot.chat.thread_logic import ThreadMessage, keep_for_budget
+from bot.chat.thread_context import read_thread_context
 from bot.config.live import LiveConfig
 from bot.errors import SlackDeliveryError
 from bot.llm.chain_logic import resolve_chain, worst_case_seconds
 from bot.llm.fallbacks import pick_line
 from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
-from bot.slack.assistant import ThinkingStatus
-from bot.slack.replies import UserNames, post_reply
-from bot.slack.streaming import SlackReplyStream
-from bot.store import chat_repo, memory_repo
+from bot.store import chat_repo, privacy_repo
 from bot.store.models import utcnow
 from bot.store.units import NORMAL, URGENT, UnitRunner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# Reads a thread's earlier messages (bot.slack.threads.ThreadReader.read; the chat port's once it lands).
-ThreadReaderFn = Callable[..., Awaitable[list[ThreadMessage] | None]]
 
 
 @dataclass(frozen=True)
@@ -74,21 +72,19 @@ class ChatService:
         *,
         config: LiveConfig,
         store: UnitRunner,
-        slack: Any,
+        platform: ChatPlatform,
         gateway: ChatGateway,
-        names: UserNames,
         contracts: ContractsProvider | None = None,
         rng: random.Random | None = None,
         accept_db_retry_seconds: float = 1.5,
         answer_db_retry_seconds: float = 60.0,
         stale_after: dt.timedelta | None = None,
-        read_thread: ThreadReaderFn | None = None,
+        guards: ChatGuards | None = None,
     ) -> None:
         self._config = config
         self._store = store
-        self._slack = slack
+        self._platform = platform
         self._gateway = gateway
-        self._names = names
         self._contracts = contracts
         self._rng = rng or random.Random()
         self._accept_db_retry = accept_db_retry_seconds
@@ -96,7 +92,7 @@ class ChatService:
         self._stale_after = stale_after
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._prompting = PromptPreparer(config=config, contracts=contracts)
-        self._read_thread = read_thread
+        self.guards = guards or ChatGuards(config=config)
         self.memory = SummaryKeeper(
             config=config, store=store, gateway=gateway, prompting=self._prompting, contracts=contracts
         )
@@ -151,11 +147,21 @@ class ChatService:
             return result.reason
         conversation_id_var.set(result.conversation_id)
         log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
+        self.guards.judge(
+            message_id=result.message_id, user_id=incoming.user_id, conversation_id=result.conversation_id
+        )
         self.schedule(result.message_id)
         return "accepted"
 
     def schedule(self, message_id: int) -> None:
         if message_id in self._tasks:
+            return
+        if not self.guards.room_for(len(self._tasks)):
+            log.warning(
+                "busy (%d answers in flight or queued, limits:): message %s is left to the sweeper",
+                len(self._tasks),
+                message_id,
+            )
             return
         task = asyncio.create_task(self.answer(message_id), name=f"answer-{message_id}")
         self._tasks[message_id] = task
@@ -177,6 +183,10 @@ class ChatService:
     # ----- answer: after the ack
     async def answer(self, message_id: int, *, stale_before: dt.datetime | None = None) -> None:
         """Answer a message this worker accepted, or (with `stale_before`) take over an abandoned one."""
+        async with self.guards.gate:
+            await self._answer(message_id, stale_before=stale_before)
+
+    async def _answer(self, message_id: int, *, stale_before: dt.datetime | None) -> None:
         try:
             if stale_before is not None:
                 taken = await self._db(
@@ -189,26 +199,34 @@ class ChatService:
             history_size = config.llm.history_size
             if config.memory.enabled:  # room for messages that fell out but are not in the summary yet
                 history_size += config.memory.refresh_after_messages - 1
-            claimed = await self._db(
-                lambda s: chat_repo.load_claimed(s, message_id, history_size=history_size), within=self._answer_db_retry
-            )
-            if not claimed.conversation.thread_read and await self._read_thread_context(claimed):
-                claimed = await self._db(
-                    lambda s: chat_repo.load_claimed(s, message_id, history_size=history_size),
-                    within=self._answer_db_retry,
+
+            def load(s: Connection) -> tuple[chat_repo.ClaimedMessage, frozenset[str]]:
+                return (
+                    chat_repo.load_claimed(s, message_id, history_size=history_size),
+                    privacy_repo.participants(s, message_id),
                 )
-            await self._answer_claimed(claimed)
+
+            claimed, people = await self._db(load, within=self._answer_db_retry)
+            if not claimed.conversation.thread_read and await read_thread_context(
+                claimed, platform=self._platform, prompting=self._prompting, config=self._config.current, db=self.run_db
+            ):
+                claimed, people = await self._db(load, within=self._answer_db_retry)
+            await self._answer_claimed(claimed, people)
         except Exception:
             log.exception("answering message %s failed; it stays in the database for the next sweep", message_id)
 
-    async def _answer_claimed(self, claimed: chat_repo.ClaimedMessage) -> None:
+    async def _answer_claimed(self, claimed: chat_repo.ClaimedMessage, people: frozenset[str]) -> None:
         config = self._config.current
         conversation = claimed.conversation
         event_id_var.set(claimed.event_id)
         conversation_id_var.set(conversation.id)
+        verdict = self.guards.verdict_for(claimed.id)
+        if verdict != ANSWER or await self.guards.over_budget(self.run_db):
+            await self._answer_guarded(claimed, verdict)
+            return
         name = claimed.user_name
         if name is None and claimed.user_id:
-            name = await self._names.name_of(claimed.user_id)
+            name = await self._platform.display_name(claimed.user_id)
         history = [replace(m, user_name=name) if m.id == claimed.id else m for m in claimed.history]
         summary = claimed.summary if config.memory.enabled else None
         if config.memory.enabled:
@@ -247,73 +265,66 @@ class ChatService:
 
         if prepared.refusal is not None:
             answer = _Answer(self._line(config.fallbacks.refusal_lines, conversation.last_fallback), "fallback")
-            timestamps = await self._post_whole(answer.text, conversation, mark_posting)
+            timestamps = await self._post_whole(answer.text, conversation, mark_posting, people)
         else:
             status = self._thinking_status(claimed)
             try:
                 if config.streaming.enabled:
-                    answer, timestamps = await self._answer_streamed(claimed, prepared, mark_posting)
+                    answer, timestamps = await self._answer_streamed(claimed, prepared, mark_posting, people)
                 else:
                     answer = self._judge(
                         await self._gateway.complete(prepared.messages, prompt_tokens=prepared.prompt_tokens),
                         last_fallback=conversation.last_fallback,
+                        people=people,
                     )
-                    timestamps = await self._post_whole(answer.text, conversation, mark_posting)
+                    timestamps = await self._post_whole(answer.text, conversation, mark_posting, people)
             finally:
                 if status is not None:
                     await status.clear()
         await self._record(claimed, answer, timestamps)
         self.memory.nudge(conversation.id)  # the summary is refreshed in the background, after the reply
 
-    async def _read_thread_context(self, claimed: chat_repo.ClaimedMessage) -> bool:
-        """Mentioned in a thread he is not part of yet: read its earlier messages once and store them as context.
-        True when context was stored (the caller reloads the history). Unreadable threads: answered as before."""
+    async def run_db(self, work: Callable[[Connection], T]) -> T:
+        """One unit of work on the chat store, with the answer path's retries (privacy jobs and commands use it)."""
+        return await self._db(work, within=self._answer_db_retry)
+
+    async def _answer_guarded(self, claimed: chat_repo.ClaimedMessage, verdict: str) -> None:
+        """Over a limit or over the budget: a slow-down or resting line (or, later in the window, nothing), and
+        no model call. The message stays stored, flagged so it stays out of future prompts."""
         config = self._config.current
         conversation = claimed.conversation
-        messages: list[ThreadMessage] | None = None
-        if config.memory.read_threads and self._read_thread is not None and claimed.ts:
-            messages = await self._read_thread(
-                channel=conversation.channel_id,
-                thread_ts=conversation.thread_ts,
-                before_ts=claimed.ts,
-                keep=config.llm.history_size,
+        reason = "over the chat budget" if verdict == ANSWER else "over a limit"
+        lines = config.limits.resting_lines if verdict == ANSWER else config.limits.slow_down_lines
+
+        async def mark_posting() -> None:
+            await self._db(
+                lambda s: chat_repo.mark_posting(s, claimed.id, user_name=None, flag_reason=reason, counts={}),
+                within=self._answer_db_retry,
             )
-        llm = config.llm
-        persona = self._prompting.count_cached(config.persona.system_prompt)
-        room = (
-            llm.context_budget_tokens
-            - llm.max_tokens
-            - persona
-            - (claimed.history[0].token_count or 0 if claimed.history else 0)
-        )
-        kept = keep_for_budget(
-            messages=messages or [], history_size=llm.history_size, max_tokens=max(room, 0), count=self._prompting.count
-        )
-        stored = await self._db(
-            lambda s: memory_repo.store_thread_context(
-                s, conversation_id=conversation.id, channel_id=conversation.channel_id, messages=kept
-            ),
-            within=self._answer_db_retry,
-        )
-        if messages:
-            log.info("read %d earlier message(s) of the thread, kept %d as context", len(messages), stored)
-        return stored > 0
+
+        if verdict in (ANSWER, SLOW_DOWN):
+            answer = _Answer(self._line(lines, conversation.last_fallback), "fallback")
+            timestamps = await self._post_whole(answer.text, conversation, mark_posting, frozenset())
+        else:  # QUIET: the slow-down line was already said in this window
+            await mark_posting()
+            answer, timestamps = _Answer("", "fallback"), []
+        await self._record(claimed, answer, timestamps)
 
     async def _answer_streamed(
-        self, claimed: chat_repo.ClaimedMessage, prepared: Prepared, mark_posting: Callable[[], Awaitable[None]]
+        self,
+        claimed: chat_repo.ClaimedMessage,
+        prepared: Prepared,
+        mark_posting: Callable[[], Awaitable[None]],
+        people: frozenset[str],
     ) -> tuple[_Answer, list[str] | None]:
-        """The reply grows in Slack as the model writes it; the final text (or a fallback line) replaces it."""
-        config = self._config.current
+        """The reply grows on the platform as the model writes it; the final text (or a fallback line) replaces it."""
         conversation = claimed.conversation
         engine = self._contracts() if self._contracts else None
-        writer = SlackReplyStream(
-            self._slack,
-            channel=conversation.channel_id,
-            thread_ts=conversation.thread_ts or None,
-            recipient_team_id=claimed.team_id or None,
-            recipient_user_id=claimed.user_id,
-            settings=config.streaming,
-            max_chars=config.slack.max_message_chars,
+        target = ReplyTarget(
+            conversation.channel_id, conversation.thread_ts or None, claimed.team_id or None, claimed.user_id, people
+        )
+        writer = self._platform.open_stream(
+            target,
             before_first_post=mark_posting,
             guard=(lambda text: engine.check_reply_partial(text).ok) if engine is not None else None,
         )
@@ -323,7 +334,8 @@ class ChatService:
             )
         finally:
             await writer.settle()
-        answer = self._judge(result, last_fallback=conversation.last_fallback, stopped=result.stopped or writer.stopped)
+        stopped = result.stopped or writer.stopped
+        answer = self._judge(result, last_fallback=conversation.last_fallback, stopped=stopped, people=people)
         try:
             if answer.sender == "bot":
                 return answer, await writer.deliver(answer.text)
@@ -333,17 +345,17 @@ class ChatService:
             return answer, None
 
     async def _post_whole(
-        self, text: str, conversation: chat_repo.ConversationInfo, mark_posting: Callable[[], Awaitable[None]]
+        self,
+        text: str,
+        conversation: chat_repo.ConversationInfo,
+        mark_posting: Callable[[], Awaitable[None]],
+        people: frozenset[str],
     ) -> list[str] | None:
         """Post the reply in one go (split when long); None when Slack would not take it."""
         await mark_posting()
         try:
-            return await post_reply(
-                self._slack,
-                channel=conversation.channel_id,
-                thread_ts=conversation.thread_ts or None,
-                text=text,
-                max_chars=self._config.current.slack.max_message_chars,
+            return await self._platform.post_reply(
+                ReplyTarget(conversation.channel_id, conversation.thread_ts or None, participants=people), text
             )
         except SlackDeliveryError as exc:
             log.error("could not deliver the reply: %s", exc)
@@ -353,6 +365,7 @@ class ChatService:
         """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
+        self.guards.add_spending(sum(float(row.get("cost_usd") or 0.0) for row in calls))
         delivered = timestamps is not None
         reply_tokens = self._prompting.count(answer.text) if delivered and answer.sender == "bot" else None
         await self._db(
@@ -361,7 +374,7 @@ class ChatService:
                 question_id=claimed.id,
                 conversation=conversation,
                 sender=answer.sender,
-                text=answer.text if delivered else None,
+                text=answer.text if delivered and answer.text else None,
                 slack_ts=timestamps[0] if timestamps else None,
                 token_count=reply_tokens,
                 llm_call=calls,
@@ -370,19 +383,16 @@ class ChatService:
             within=self._answer_db_retry,
         )
 
-    def _thinking_status(self, claimed: chat_repo.ClaimedMessage) -> ThinkingStatus | None:
+    def _thinking_status(self, claimed: chat_repo.ClaimedMessage) -> ThinkingIndicator | None:
         """Show "Lukas is thinking…" while the model works: in the thread, or on the message in a DM's main timeline."""
-        settings = self._config.current.assistant
         thread_ts = claimed.conversation.thread_ts or claimed.ts
-        if not settings.thinking_status or not thread_ts:
+        if not thread_ts:
             return None
-        status = ThinkingStatus(
-            self._slack, channel_id=claimed.conversation.channel_id, thread_ts=thread_ts, settings=settings
-        )
-        status.start()
-        return status
+        return self._platform.show_thinking(channel=claimed.conversation.channel_id, thread_ts=thread_ts)
 
-    def _judge(self, result: ChatResult, *, last_fallback: str | None, stopped: bool = False) -> _Answer:
+    def _judge(
+        self, result: ChatResult, *, last_fallback: str | None, people: frozenset[str], stopped: bool = False
+    ) -> _Answer:
         """The model's reply after the output checks, or a fallback line."""
         config = self._config.current
         fallback = _Answer(self._line(config.fallbacks.lines, last_fallback), "fallback", result)
@@ -402,6 +412,9 @@ class ChatService:
                 )
                 return fallback
             text = checked.value
+        text = self._platform.make_safe(text, participants=people)  # what is posted is what is stored
+        if not text.strip():
+            return fallback
         return _Answer(text, "bot", result)
 
     def _line(self, lines: list[str], last: str | None) -> str:
@@ -419,7 +432,7 @@ class ChatService:
         ids = await self._db(lambda s: chat_repo.unanswered(s, stale_before=stale_before), within=self._answer_db_retry)
         started = 0
         for message_id in ids:
-            if message_id not in self._tasks:
+            if message_id not in self._tasks and self.guards.room_for(len(self._tasks)):
                 task = asyncio.create_task(self.answer(message_id, stale_before=stale_before))
                 self._tasks[message_id] = task
                 task.add_done_callback(lambda _t, key=message_id: self._tasks.pop(key, None))

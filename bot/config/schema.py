@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config.contracts_schema import ContractsConfig
+from bot.config.guards_schema import LimitsConfig, RetentionConfig
 from bot.config.images_schema import ImagesConfig
 from bot.config.memory_schema import MemoryConfig
 from bot.config.providers_schema import (
@@ -119,7 +120,7 @@ class ReloadConfig(Strict):
 class UsageConfig(Strict):
     """What the admin reports compare against, and how often live metrics are saved for `lukas stats`."""
 
-    chat_monthly_budget_usd: float | None = Field(default=None, ge=0)
+    chat_monthly_budget_usd: float | None = Field(default=None, ge=0)  # enforced: at it, Lukas rests (limits:)
     metrics_snapshot_seconds: float = Field(default=30.0, ge=1, le=3600)
 
 
@@ -179,6 +180,8 @@ class LukasConfig(Strict):
     chat_chain: list[Annotated[str, AfterValidator(_defined_provider)]] = []
     streaming: StreamingConfig = StreamingConfig()
     assistant: AssistantConfig = AssistantConfig()
+    limits: LimitsConfig = LimitsConfig()
+    retention: RetentionConfig = RetentionConfig()
     memory: MemoryConfig = MemoryConfig()
 
     @model_validator(mode="after")

@@ -9,10 +9,12 @@ and a set-based pre-filter keeps the common case (no banned term) to a few C-lev
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 
 SPACE = " "  # every kind of whitespace folds to this
 PUNCT = "."  # every other non-word character (punctuation, symbols, emoji) folds to this
@@ -20,7 +22,8 @@ AMBIGUOUS = "1"  # leet for both i and l: kept as is and expanded at lookup time
 
 _LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
 # Letters that look like Latin ones (after casefold): Cyrillic, Greek, small capitals, a few Latin extras.
-_CONFUSABLES = {
+# Hand-picked (they win over the data below, which has a few odd pairs such as Greek iota -> "l").
+_HAND_PICKED = {
     **dict(zip("авекмнорстухѕіїјԁһԛԝӏ", "abekmhopctyxsiijdhqwl", strict=True)),
     **dict(zip("αβεηικνορτυχγμωϲ", "abenikvoptuxyuwc", strict=True)),
     **dict(zip("ᴀʙᴄᴅᴇɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdeghijklmnoprstuvwyz", strict=True)),
@@ -28,6 +31,30 @@ _CONFUSABLES = {
     "æ": "ae",
     "œ": "oe",
 }
+
+
+def _confusables_from_unicode() -> dict[str, str]:
+    """Non-ASCII letters Unicode's confusables data (UTS #39, as shipped by the confusable-homoglyphs package)
+    lists as look-alikes of one Latin letter or leet digit, keyed by their casefolded form."""
+    try:
+        raw = resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return {}
+    table: dict[str, str] = {}
+    for char, entries in json.loads(raw).items():
+        for entry in entries:
+            pairs = ((char, entry.get("c", "")), (entry.get("c", ""), char))
+            for source, target in pairs:
+                if len(source) != 1 or len(target) != 1 or source.isascii() or not target.isascii():
+                    continue
+                key = unicodedata.normalize("NFKC", source).casefold()
+                value = target.casefold()
+                if len(key) == 1 and key.isalnum() and not key.isascii() and (value.isalpha() or value in _LEET):
+                    table.setdefault(key, _LEET.get(value, value))
+    return table
+
+
+_CONFUSABLES = {**_confusables_from_unicode(), **_HAND_PICKED}
 MAX_TERM_CHARS = 200
 MAX_TERM_WORDS = 8
 _MAX_TABLE = 65_536  # stop caching folds beyond this many distinct characters (memory bound)

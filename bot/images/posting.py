@@ -9,6 +9,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.client import slack_error
+from bot.slack.sanitise_logic import sanitise_outgoing
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ async def post_image(
             filename=filename,
             title=title,
             alt_txt=alt_text,
-            initial_comment=caption,
+            initial_comment=sanitise_outgoing(caption, allowed_user_ids=frozenset()),
         )
     except SlackApiError as exc:
         error = slack_error(exc)

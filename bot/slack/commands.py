@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.admin import commands_logic as logic
 from bot.logging_setup import scrub
+from bot.slack.sanitise_logic import sanitise_outgoing
 
 if TYPE_CHECKING:
     from bot.admin.service import AdminCommands
@@ -36,9 +37,14 @@ def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
         if parsed.name == logic.HELP:
             await ack(text=logic.help_text(is_admin=user_id in admins), response_type="ephemeral")
             return
-        log.info("/lukas %s by admin %s", parsed.name, user_id)
+        log.info("/lukas %s by %s%s", parsed.name, "admin " if user_id in admins else "", user_id)
         work: Callable[[], Awaitable[str]]
-        if parsed.name == logic.STATUS:
+        if parsed.name in (logic.FORGET, logic.FORGET_CONFIRM) and user_id:
+            confirmed, person = parsed.name == logic.FORGET_CONFIRM, user_id
+
+            async def work() -> str:
+                return await admin.forget(person, confirm=confirmed)
+        elif parsed.name == logic.STATUS:
             work = admin.status
         elif parsed.name == logic.USAGE:
             days = parsed.days or logic.DEFAULT_DAYS
@@ -61,7 +67,7 @@ def _replier(respond: Any, client: Any, *, channel: str | None, user: str | None
     """Post an ephemeral answer: to the command's response_url, else as chat.postEphemeral."""
 
     async def reply(text: str) -> None:
-        text = scrub(text)
+        text = sanitise_outgoing(scrub(text), allowed_user_ids=frozenset({user} if user else ()))
         if getattr(respond, "response_url", None):
             await respond(text=text, response_type="ephemeral")
         elif channel and user:

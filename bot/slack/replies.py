@@ -12,14 +12,23 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import SlackDeliveryError
 from bot.slack.client import slack_error
 from bot.slack.format_logic import split_message
+from bot.slack.sanitise_logic import sanitise_outgoing
 
 log = logging.getLogger(__name__)
 
 
 async def post_reply(
-    client: AsyncWebClient, *, channel: str, thread_ts: str | None, text: str, max_chars: int
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str | None,
+    text: str,
+    max_chars: int,
+    allowed_user_ids: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """Post `text` in the channel (or thread); returns the ts of each part. slack-sdk retries `ratelimited`."""
+    """Post `text` in the channel (or thread); returns the ts of each part. slack-sdk retries `ratelimited`.
+    Mentions of anyone outside `allowed_user_ids` are dropped, special mentions neutralised (sanitise_logic)."""
+    text = sanitise_outgoing(text, allowed_user_ids=allowed_user_ids)
     timestamps: list[str] = []
     parts = split_message(text, limit=max_chars)
     index = 0

@@ -1,30 +1,61 @@
-"""HTTP mode: Bolt's POST /slack/events plus GET /healthz, on aiohttp."""
+"""HTTP mode: Bolt's POST /slack/events plus GET /healthz, on aiohttp.
+
+Intake is hardened before Bolt sees a request: oversized or deeply nested bodies are answered 400, and requests
+whose signature does not verify are answered 401; each is logged as one short line (method, length, reason),
+never with its body (Bolt's own "invalid signature" log line would carry the whole body).
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
+
+from bot.slack.intake_logic import MAX_BODY_BYTES, body_problem
 
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 
-def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck) -> web.Application:
+def _rejected(request: web.Request, *, length: int, reason: str, status: int) -> web.Response:
+    log.warning("rejected %s /slack/events (%d bytes): %s", request.method, length, reason)
+    return web.json_response({"error": "invalid request" if status == 401 else "malformed request"}, status=status)
+
+
+def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck, signing_secret: str | None = None) -> web.Application:
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
     async def slack_events(request: web.Request) -> web.Response:
         try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            length = request.content_length or 0
+            return _rejected(request, length=length, reason=f"body over {MAX_BODY_BYTES} bytes", status=400)
+        problem = body_problem(body=body, content_type=request.content_type or "")
+        if problem is not None:
+            return _rejected(request, length=len(body), reason=problem, status=400)
+        if verifier is not None:
+            timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+            signature = request.headers.get("X-Slack-Signature", "")
+            if not timestamp or not signature:
+                return _rejected(request, length=len(body), reason="no Slack signature headers", status=401)
+            if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+                reason = "stale timestamp" if not _fresh(timestamp) else "bad signature"
+                return _rejected(request, length=len(body), reason=reason, status=401)
+        try:
             bolt_request = await to_bolt_request(request)
-        except (ValueError, AttributeError, TypeError) as exc:  # bodies Slack never sends (not JSON, not an object)
-            log.warning("rejected a malformed request to /slack/events: %s", type(exc).__name__)
-            return web.json_response({"error": "malformed request"}, status=400)
-        bolt_response = await bolt_app.async_dispatch(bolt_request)
+            bolt_response = await bolt_app.async_dispatch(bolt_request)
+        except (ValueError, AttributeError, TypeError, RecursionError) as exc:  # bodies Slack never sends
+            return _rejected(request, length=len(body), reason=f"malformed body ({type(exc).__name__})", status=400)
         if bolt_response.status == 401:
-            log.warning("rejected a request to /slack/events: bad or stale signature")
+            log.warning("rejected %s /slack/events (%d bytes): bad or stale signature", request.method, len(body))
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_request: web.Request) -> web.Response:
@@ -35,10 +66,17 @@ def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck) -> web.Application
             healthy, details = False, {"error": type(exc).__name__}
         return web.json_response({"ok": healthy, **details}, status=200 if healthy else 503)
 
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+def _fresh(timestamp: str) -> bool:
+    try:
+        return abs(time.time() - int(timestamp)) <= 60 * 5
+    except ValueError:
+        return False
 
 
 async def start_http(app: web.Application, *, port: int, host: str = "0.0.0.0") -> web.AppRunner:

@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config.providers_schema import StreamingConfig
 from bot.slack.client import slack_error
 from bot.slack.replies import post_reply
+from bot.slack.sanitise_logic import sanitise_outgoing, sanitise_prefix
 from bot.slack.stream_logic import flush_delay, plan_finish, visible_prefix
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class SlackReplyStream:
         before_first_post: Callable[[], Awaitable[None]],
         guard: Callable[[str], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        allowed_user_ids: frozenset[str] = frozenset(),
     ) -> None:
         self._client = client
         self._channel = channel
@@ -63,6 +65,7 @@ class SlackReplyStream:
         self._before_first_post = before_first_post
         self._guard = guard
         self._clock = clock
+        self._allowed = allowed_user_ids  # user mentions kept in what is shown (bot.slack.sanitise_logic)
         self.mode = STREAM if thread_ts else EDIT
         self.ts: str | None = None  # the reply's message, once one exists
         self.shown = ""  # what Slack shows (as far as we know)
@@ -103,9 +106,9 @@ class SlackReplyStream:
                 log.exception("streaming the reply to Slack failed; the final text follows when the model is done")
 
     async def _flush(self) -> None:
-        candidate = visible_prefix(self._text, limit=self._max_chars)
-        if len(candidate) <= len(self.shown) or not candidate.strip():
-            return
+        candidate = sanitise_prefix(visible_prefix(self._text, limit=self._max_chars), allowed_user_ids=self._allowed)
+        if len(candidate) <= len(self.shown) or not candidate.strip() or not candidate.startswith(self.shown):
+            return  # nothing new, or sanitising rewrote what is shown (the final text puts it right)
         if self._guard is not None and not self._guard(candidate):
             log.warning("the reply failed the output checks while streaming; stopping it")
             self.stopped = True
@@ -152,6 +155,7 @@ class SlackReplyStream:
         """Make Slack show exactly `final`; returns the timestamps of the message(s). Raises SlackDeliveryError."""
         await self.settle()
         await self._mark_posting()
+        final = sanitise_outgoing(final, allowed_user_ids=self._allowed)
         if self.ts is None:  # nothing visible yet: an ordinary post
             return await self._post(final)
         plan = plan_finish(final=final, shown=self.shown, streaming=self._stream_open, limit=self._max_chars)
@@ -189,6 +193,7 @@ class SlackReplyStream:
     async def _rewrite(self, text: str) -> str:
         """chat.update the message to `text`; when that fails, delete it and post `text` anew."""
         assert self.ts is not None
+        text = sanitise_outgoing(text, allowed_user_ids=self._allowed)
         try:
             await self._client.chat_update(channel=self._channel, ts=self.ts, text=text)
             self.shown = text
@@ -203,5 +208,10 @@ class SlackReplyStream:
 
     async def _post(self, text: str) -> list[str]:
         return await post_reply(
-            self._client, channel=self._channel, thread_ts=self._thread_ts, text=text, max_chars=self._max_chars
+            self._client,
+            channel=self._channel,
+            thread_ts=self._thread_ts,
+            text=text,
+            max_chars=self._max_chars,
+            allowed_user_ids=self._allowed,
         )

@@ -131,7 +131,7 @@ _SELECT_HISTORY = (
         Message.sender != "fallback",
         Message.flagged.is_(False),
         Message.context.is_(False),
-        Message.erased_at.is_(None),
+        Message.erased_at.is_(None),  # erased text (forget, retention) never reaches a model again
     )
     .order_by(Message.id.desc())
     .limit(bindparam("limit", type_=Integer))

@@ -70,15 +70,16 @@ async def test_a_rate_limit_is_never_exceeded_at_the_provider(tmp_path: Path, da
             primary=provider(llm, "model-a", rate_limit={"requests_per_minute": 3, "max_wait_seconds": 10})
         )
         async with running_lukas(tmp_path, database_url, llm=llm, overrides=overrides) as h:
-            h.lukas.services.gateway.rate_window_seconds = 1.0  # "per minute" becomes per second: a fast test
+            h.lukas.services.gateway.rate_window_seconds = 2.0  # "per minute" becomes per 2 s: a fast test
             await asyncio.gather(*(h.send(message_event(text=f"hi {i}", channel=f"D0RL{i}")) for i in range(8)))
-            await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 8, timeout=15)
+            await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 8, timeout=25)
             await h.settle()
             arrivals = [r.at for r in llm.chat_requests]
             assert len(arrivals) == 8
-            # At most 3 in any 1 s window (less 50 ms for loopback jitter); without the limiter all 8 land at once.
-            assert most_in_any_window(arrivals, 0.95) == 3
-            assert max(arrivals) - min(arrivals) >= 1.9  # 3 + 3 + 2: the last two waited two windows
+            # At most 3 in any 2 s window (less 300 ms for loopback jitter on a loaded 2-core machine); without the
+            # limiter all 8 land at once.
+            assert most_in_any_window(arrivals, 1.7) == 3
+            assert max(arrivals) - min(arrivals) >= 3.7  # 3 + 3 + 2: the last two waited two windows
             assert {c.outcome for c in await h.llm_calls()} == {"ok"}
 
 
