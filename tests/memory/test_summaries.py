@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from bot.store.models import ConversationSummary, Message, utcnow
 from bot.tokens.counting import count_message
-from tests.harness import Harness, message_event, running_lukas
+from tests.harness import Harness, deep_merge, message_event, running_lukas
 from tests.standins.openai_api import LLMFault, OpenAIStandIn
 
 FACT = "My fern is called Fernando and he lives on the lab windowsill."
@@ -31,6 +31,13 @@ def echo_notes(body: dict[str, Any]) -> str:
     old = notes.removeprefix("Notes so far:").strip()
     first = new.splitlines()[0] if new else ""
     return " ".join(part for part in ((old if old != "(none)" else ""), first) if part)
+
+
+NO_LIMITS: dict[str, Any] = {"limits": {"per_person": None, "per_conversation": None}}  # long conversations
+
+
+def lukas(tmp_path: Path, database_url: str, llm: OpenAIStandIn, overrides: dict[str, Any] | None = None) -> Any:
+    return running_lukas(tmp_path, database_url, llm=llm, overrides=deep_merge(NO_LIMITS, overrides or {}))
 
 
 def scripted_llm() -> OpenAIStandIn:
@@ -61,7 +68,7 @@ async def summary_row(h: Harness) -> ConversationSummary | None:
 async def test_a_60_message_dm_remembers_its_first_fact_within_the_budget(tmp_path: Path, database_url: str) -> None:
     overrides = {"llm": {"context_budget_tokens": 1200, "max_tokens": 100}}
     llm = scripted_llm()
-    async with llm, running_lukas(tmp_path, database_url, llm=llm, overrides=overrides) as h:
+    async with llm, lukas(tmp_path, database_url, llm, overrides) as h:
         h.slack.add_user("U0ANNA", display_name="Anna")
         await converse(h, [FACT] + [f"Message {i} about the weather and the bees." for i in range(2, 61)])
 
@@ -86,7 +93,7 @@ async def test_a_60_message_dm_remembers_its_first_fact_within_the_budget(tmp_pa
 
 async def test_summaries_are_made_after_the_reply_never_before_it(tmp_path: Path, database_url: str) -> None:
     llm = scripted_llm()
-    async with llm, running_lukas(tmp_path, database_url, llm=llm) as h:
+    async with llm, lukas(tmp_path, database_url, llm) as h:
         await converse(h, [f"note {i}" for i in range(1, 15)])  # 28 messages: 8 fell out of a 20-message window
         order = ["summary" if is_summary_request(r.body) else "answer" for r in h.llm.chat_requests]
         first = order.index("summary")
@@ -102,7 +109,7 @@ async def test_a_failed_or_refused_summary_keeps_the_old_one_and_logs_once(
 ) -> None:
     llm = scripted_llm()
     overrides = {"contracts": {"banned_terms": ["kumquat"]}}
-    async with llm, running_lukas(tmp_path, database_url, llm=llm, overrides=overrides) as h:
+    async with llm, lukas(tmp_path, database_url, llm, overrides) as h:
         await converse(h, [FACT] + [f"note {i}" for i in range(2, 15)])
         before = await summary_row(h)
         assert before is not None and "Fernando" in before.text
@@ -131,7 +138,7 @@ async def test_a_failed_or_refused_summary_keeps_the_old_one_and_logs_once(
 
 async def test_an_erased_message_is_taken_out_of_the_summary(tmp_path: Path, database_url: str) -> None:
     llm = scripted_llm()
-    async with llm, running_lukas(tmp_path, database_url, llm=llm) as h:
+    async with llm, lukas(tmp_path, database_url, llm) as h:
         await converse(h, [FACT] + [f"note {i}" for i in range(2, 15)])
         row = await summary_row(h)
         assert row is not None and "Fernando" in row.text
@@ -153,7 +160,7 @@ async def test_a_conversation_erased_while_its_summary_is_written_keeps_no_summa
     tmp_path: Path, database_url: str
 ) -> None:
     llm = scripted_llm()
-    async with llm, running_lukas(tmp_path, database_url, llm=llm) as h:
+    async with llm, lukas(tmp_path, database_url, llm) as h:
         await converse(h, [FACT] + [f"note {i}" for i in range(2, 13)])
         assert await summary_row(h) is None  # 24 messages, 4 fell out of the window: not due yet
         erase_now = asyncio.Event()
@@ -179,8 +186,28 @@ async def test_a_conversation_erased_while_its_summary_is_written_keeps_no_summa
 
 async def test_memory_off_sends_no_summary_calls(tmp_path: Path, database_url: str) -> None:
     llm = scripted_llm()
-    async with llm, running_lukas(tmp_path, database_url, llm=llm, overrides={"memory": {"enabled": False}}) as h:
+    async with llm, lukas(tmp_path, database_url, llm, {"memory": {"enabled": False}}) as h:
         await converse(h, [f"note {i}" for i in range(1, 16)])
         assert not any(is_summary_request(r.body) for r in h.llm.chat_requests)
         assert await summary_row(h) is None
         assert [m["role"] for m in answers(h)[-1]["messages"]].count("system") == 1
+
+
+async def test_forgetting_a_person_deletes_the_summaries_that_held_their_words(
+    tmp_path: Path, database_url: str
+) -> None:
+    from bot.store import privacy_repo
+
+    llm = scripted_llm()
+    async with llm, lukas(tmp_path, database_url, llm) as h:
+        await converse(h, [FACT] + [f"note {i}" for i in range(2, 15)])
+        assert (row := await summary_row(h)) is not None and "Fernando" in row.text
+        erased, _last = await h.lukas.services.chat.run_db(
+            lambda s: privacy_repo.erase_user_batch(s, "U0ANNA", after_id=0, batch_size=1000)
+        )
+        assert erased == 14
+        assert await summary_row(h) is None  # gone with the words, in the same transaction
+        await converse(h, ["hello again"])
+        assert all("Fernando" not in m["content"] for m in answers(h)[-1]["messages"])
+        again = await summary_row(h)
+        assert again is None or "Fernando" not in again.text
