@@ -63,7 +63,8 @@ async def run(url: str, *, memory: bool, count: int, warmup: int) -> dict[str, A
 
     from bot.chat.service import ChatService
 
-    raw = deep_merge(yaml.safe_load(REPO_CONFIG.read_text()), {"memory": {"enabled": memory}})
+    overrides = {"memory": {"enabled": memory}, "limits": {"per_person": None, "per_conversation": None}}
+    raw = deep_merge(yaml.safe_load(REPO_CONFIG.read_text()), overrides)
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
         yaml.safe_dump(raw, handle)
     config = LiveConfig(load_config(handle.name), path=handle.name)
