@@ -16,13 +16,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # The package (with its migrations and the offline tiktoken files), installed like any user would.
+# Provider SDKs (issue 18): the ones config.yml's chat chain needs are added by themselves (`lukas config extras`);
+# LUKAS_EXTRAS adds more, e.g. for a config mounted at run time: --build-arg LUKAS_EXTRAS="mistral ollama".
+ARG LUKAS_EXTRAS=""
 COPY pyproject.toml setup.py README.md ./
 COPY bot ./bot
 COPY migrations ./migrations
-RUN pip install --no-cache-dir . \
-    && rm -rf /app/bot /app/migrations /app/pyproject.toml /app/setup.py /app/README.md /app/build /app/*.egg-info
-
 COPY config.yml ./config.yml
+RUN pip install --no-cache-dir . \
+    && extras="$(lukas config extras config.yml) $LUKAS_EXTRAS" \
+    && extras="$(echo $extras | tr ' ' ',')" \
+    && if [ -n "$extras" ]; then pip install --no-cache-dir ".[$extras]"; fi \
+    && rm -rf /app/bot /app/migrations /app/pyproject.toml /app/setup.py /app/README.md /app/build /app/*.egg-info
 
 # An unprivileged user owns only the data folder (SQLite database, images waiting for Slack).
 RUN groupadd --system --gid 10001 lukas \

@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 import bot
 from bot.admin.cli import register as register_admin_commands
 from bot.config.live import LiveConfig
-from bot.config.loader import default_config_path, load_config, summarize
+from bot.config.loader import default_config_path, load_config, read_raw_config, summarize
 from bot.errors import ConfigError, LukasError
 from bot.images.cli import register as register_image_commands
+from bot.llm.provider_probe import check_chain, lukas_extras, missing_extras, require_installed
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -35,9 +36,31 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         ContractEngine.from_config(config.contracts, base_dir=Path(path).parent)  # reads banned_terms_file
     except ConfigError as error:
         raise ConfigError(error.problems, path=str(path)) from None
+    findings = check_chain(config)  # issue 18: can every chat model actually be used?
+    for finding in findings:
+        if finding.level == "warning":
+            print(f"warning: {finding.line()}", file=sys.stderr)
+    errors = [finding.line() for finding in findings if finding.level == "error"]
+    if errors:
+        raise ConfigError(errors, path=str(path))
     print(f"{path}: OK")
     for line in summarize(config):
         print(f"  {line}")
+    print("  chat models:")
+    for finding in findings:
+        print(f"    {'warning: ' if finding.level == 'warning' else ''}{finding.line()}")
+    return 0
+
+
+def cmd_config_extras(args: argparse.Namespace) -> int:
+    """Which pyproject extras this config needs (install scripts call this with only the base install)."""
+    from bot.config.provider_check_logic import needed_extras
+
+    path = args.path or default_config_path()
+    extras = needed_extras(raw_config=read_raw_config(path), extras=lukas_extras())
+    if args.missing:
+        extras = missing_extras(extras)
+    print(" ".join(extras))
     return 0
 
 
@@ -56,7 +79,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(port=args.port)
     settings.require_slack()
     path = args.config or settings.config_path
-    live = LiveConfig(load_config(path), path=path)
+    config = load_config(path)
+    require_installed(config, path=str(path))  # a missing provider SDK stops here, before anything touches Slack
+    live = LiveConfig(config, path=path)
     from bot.runtime import serve  # heavy (any-llm, Bolt): only once the admin's settings are known to be good
 
     asyncio.run(serve(settings, live, upgrade=not args.no_upgrade))
@@ -79,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config file and print a summary")
     check.add_argument("path", nargs="?", default=None)
     check.set_defaults(handler=cmd_config_check)
+    extras = config_commands.add_parser(
+        "extras", help="print the pyproject extras (provider SDKs) the config's chat models need"
+    )
+    extras.add_argument("path", nargs="?", default=None)
+    extras.add_argument("--missing", action="store_true", help="only those not installed yet")
+    extras.set_defaults(handler=cmd_config_extras)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

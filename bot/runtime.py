@@ -31,6 +31,7 @@ from bot.contracts.live import ContractsHolder
 from bot.errors import DatabaseUnavailableError
 from bot.llm.chain_logic import counting_model
 from bot.llm.gateway import ChatGateway
+from bot.llm.provider_probe import require_installed
 from bot.logging_setup import configure_logging
 from bot.scheduling import DISABLED, ImageScheduler
 from bot.settings import Settings
@@ -95,6 +96,7 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
     alerter = AdminAlerter(client=slack, config=config)
     contracts = ContractsHolder(config)
     gateway = ChatGateway(config=config, api_keys=provider_api_keys(settings), alert_admins=alerter.alert)
+    config.add_check(require_installed)  # a reload naming a provider whose SDK is missing is refused (issue 18)
     names = UserNames(slack, ttl_seconds=lambda: config.current.slack.user_cache_seconds)
     store = UnitRunner(engine)
     threads = ThreadReader(

@@ -20,7 +20,8 @@ class ModelUsage:
     attempts: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # of the priced calls
+    unpriced_calls: int = 0  # calls whose cost is unknown (the model had no price)
 
     @property
     def fallbacks(self) -> int:
@@ -61,6 +62,7 @@ class UsageData:
     purposes: dict[str, PurposeUsage] = field(default_factory=dict)  # purpose -> calls and cost
     month_start: dt.datetime | None = None
     month_chat_usd: float = 0.0
+    month_chat_unpriced_calls: int = 0
     month_image_usd: float = 0.0
 
     @property
@@ -70,6 +72,10 @@ class UsageData:
     @property
     def total_cost_usd(self) -> float:
         return sum(m.cost_usd for m in self.models)
+
+    @property
+    def unpriced_calls(self) -> int:
+        return sum(m.unpriced_calls for m in self.models)
 
     @property
     def image_count(self) -> int:
@@ -91,11 +97,22 @@ def usd(value: float) -> str:
     return f"${value:,.2f}" if abs(value) >= 10 else f"${value:.4f}"
 
 
+def cost_text(cost_usd: float, *, calls: int, unpriced_calls: int) -> str:
+    """A cost that admits what it does not know: calls of unpriced models are never counted as $0."""
+    if unpriced_calls and unpriced_calls >= calls:
+        return "unknown (no price in config.yml)"
+    if unpriced_calls:
+        return f"{usd(cost_usd)} + unknown for {_n(unpriced_calls)} call(s) without a price"
+    return usd(cost_usd)
+
+
 def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def _budget_line(label: str, spent: float, budget: float | None) -> str:
+def _budget_line(label: str, spent: float, budget: float | None, *, unpriced_calls: int = 0) -> str:
+    if unpriced_calls:
+        return _budget_line(label, spent, budget) + f" + unknown for {_n(unpriced_calls)} call(s) without a price"
     if budget is None:
         return f"  {label}: {usd(spent)} (no budget set)"
     if budget <= 0:
@@ -117,14 +134,16 @@ def report_lines(
         + (f", {_n(data.flagged)} refused by the checks" if data.flagged else "")
     )
     lines.append(
-        f"Model calls: {_n(data.total_calls)}, cost {usd(data.total_cost_usd)}"
+        f"Model calls: {_n(data.total_calls)}, cost "
+        + cost_text(data.total_cost_usd, calls=data.total_calls, unpriced_calls=data.unpriced_calls)
         + ("" if data.models else " (none in this window)")
     )
     for model in sorted(data.models, key=lambda u: (-u.cost_usd, -u.calls, u.provider, u.model)):
         lines.append(
             f"  {model.provider} {model.model}: {_n(model.calls)} calls, {_n(model.errors)} errors, "
             f"{_n(model.fallbacks)} fallbacks, {_n(model.prompt_tokens)} in + {_n(model.completion_tokens)} out "
-            f"tokens, {usd(model.cost_usd)}"
+            f"tokens, {'cost ' if model.unpriced_calls >= model.calls > 0 else ''}"
+            + cost_text(model.cost_usd, calls=model.calls, unpriced_calls=model.unpriced_calls)
         )
     summary = data.purposes.get("summary")
     if summary is not None and summary.calls:
@@ -140,7 +159,9 @@ def report_lines(
     )
     if data.month_start is not None:
         lines.append(f"This month (since {data.month_start:%Y-%m-%d %H:%M} UTC):")
-        lines.append(_budget_line("chat", data.month_chat_usd, chat_budget_usd))
+        lines.append(
+            _budget_line("chat", data.month_chat_usd, chat_budget_usd, unpriced_calls=data.month_chat_unpriced_calls)
+        )
         if chat_budget_usd is not None and data.month_chat_usd >= chat_budget_usd - 1e-12:
             lines.append("  ⚠️ chat budget reached: Lukas answers with a resting line until next month")
         lines.append(_budget_line("pictures", data.month_image_usd, image_budget_usd))

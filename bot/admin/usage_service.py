@@ -46,6 +46,7 @@ async def collect_usage(
                 func.coalesce(func.sum(LLMCall.prompt_tokens), 0),
                 func.coalesce(func.sum(LLMCall.completion_tokens), 0),
                 func.coalesce(func.sum(LLMCall.cost_usd), 0.0),
+                func.count() - func.count(LLMCall.cost_usd),  # NULL cost: the model had no price
             )
             .where(LLMCall.created_at >= since, LLMCall.created_at < until)
             .group_by(LLMCall.provider, LLMCall.model)
@@ -60,11 +61,13 @@ async def collect_usage(
             .where(GeneratedImage.created_at >= since, GeneratedImage.created_at < until)
             .group_by(GeneratedImage.status)
         )
-        month_chat = await session.scalar(
-            select(func.coalesce(func.sum(LLMCall.cost_usd), 0.0)).where(
-                LLMCall.created_at >= start_of_month, LLMCall.created_at < until
+        month_chat, month_chat_unpriced = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(LLMCall.cost_usd), 0.0), func.count() - func.count(LLMCall.cost_usd)
+                ).where(LLMCall.created_at >= start_of_month, LLMCall.created_at < until)
             )
-        )
+        ).one()
         month_images = await session.scalar(
             select(func.coalesce(func.sum(GeneratedImage.cost_usd), 0.0)).where(
                 GeneratedImage.created_at >= start_of_month, GeneratedImage.created_at < until
@@ -85,12 +88,14 @@ async def collect_usage(
                 prompt_tokens=int(prompt),
                 completion_tokens=int(completion),
                 cost_usd=float(cost),
+                unpriced_calls=int(unpriced or 0),
             )
-            for provider, model, calls, ok_calls, attempts, prompt, completion, cost in model_rows
+            for provider, model, calls, ok_calls, attempts, prompt, completion, cost, unpriced in model_rows
         ],
         purposes={str(purpose): PurposeUsage(calls=int(n), cost_usd=float(cost)) for purpose, n, cost in purpose_rows},
         images=[ImageUsage(status=str(status), count=int(n), cost_usd=float(cost)) for status, n, cost in image_rows],
         month_start=start_of_month,
         month_chat_usd=float(month_chat or 0.0),
+        month_chat_unpriced_calls=int(month_chat_unpriced or 0),
         month_image_usd=float(month_images or 0.0),
     )

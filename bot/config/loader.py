@@ -148,6 +148,22 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
     return parse_config(text, env=env, source=str(config_path))
 
 
+def read_raw_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The YAML tree with ${VAR} filled in where set (blank where not), unvalidated: for install-time questions
+    such as which provider SDKs to install, asked before any key exists. Raises ConfigError when unreadable."""
+    config_path = Path(path)
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(["file not found (set LUKAS_CONFIG or pass the path)"], path=str(config_path)) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError([f"cannot read the file: {exc}"], path=str(config_path)) from None
+    if not isinstance(raw, dict):
+        return {}
+    substituted, _unset_variables_are_blank = substitute_env(raw, env=os.environ)
+    return substituted
+
+
 def is_secret_name(name: str) -> bool:
     return any(word in name.lower() for word in _SECRET_WORDS)
 

@@ -17,7 +17,6 @@ from bot.config.providers_schema import (
     ModelPrice,
     ProviderConfig,
     StreamingConfig,
-    price_for,
     valid_provider_name,
 )
 
@@ -125,13 +124,8 @@ class UsageConfig(Strict):
 
 
 def _usable_provider(provider: ProviderConfig, info: ValidationInfo) -> ProviderConfig:
-    """A named provider needs a price (its own, or its model under prices:) and a retry override that makes sense."""
-    prices = info.data.get("prices")
-    if prices is not None and provider.price is None and price_for(prices=prices, model=provider.model) is None:
-        raise ValueError(
-            f"model {provider.model!r} has no price: add `price: {{input: ..., output: ...}}` (US dollars per 1M "
-            "tokens) to this provider, or list the model under prices: (use 0 for a free local model)"
-        )
+    """A named provider needs a retry override that makes sense. A missing price is only a warning of
+    `lukas config check` (issue 18): the cost of that model is recorded and shown as unknown."""
     retry = info.data.get("retry")
     if retry is not None:
         merged = {**retry.chat.model_dump(), **provider.retry.model_dump(exclude_none=True)}

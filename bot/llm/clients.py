@@ -30,8 +30,8 @@ class ClientPool:
                 api_key=api_key,
                 api_base=spec.api_base,
                 unified_exceptions=True,
-                max_retries=0,  # tenacity is the only retry loop
                 timeout=spec.timeout_seconds,
+                **no_sdk_retries(spec.provider),
             )
             self._clients[key] = client
         return client
@@ -46,3 +46,10 @@ class ClientPool:
                     result = close()
                     if asyncio.iscoroutine(result):
                         await result
+
+
+def no_sdk_retries(provider: str) -> dict[str, Any]:
+    """`max_retries=0` for SDKs that retry by themselves, so tenacity is the only retry loop. any-llm refuses the
+    argument for providers whose SDK has no retry setting (ollama, ...): they get nothing, and retry nothing."""
+    support = getattr(AnyLLM.get_provider_class(provider), "MAX_RETRIES_SUPPORT", "unsupported")
+    return {} if support == "unsupported" else {"max_retries": 0}

@@ -43,7 +43,13 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 AlertAdmins = Callable[[str, str], Awaitable[bool]]
 _NOT_COUNTED_BY_BREAKER = frozenset(
-    {outcomes.AUTH, outcomes.INVALID_REQUEST, outcomes.CONTENT_FILTER, outcomes.CONTEXT_LENGTH}
+    {
+        outcomes.AUTH,
+        outcomes.INVALID_REQUEST,
+        outcomes.CONTENT_FILTER,
+        outcomes.CONTEXT_LENGTH,
+        outcomes.MODEL_NOT_FOUND,
+    }
 )
 
 
@@ -269,8 +275,10 @@ class ChatGateway:
             async with breaker.guard():
                 response = await retrying(attempt)
         except BreakerOpen as error:
-            outcome = outcomes.classify_error(error.tripped_by) if error.tripped_by else outcomes.BREAKER_OPEN
-            failure: tuple[str, BaseException | None] = (outcome, error)
+            cause = error.tripped_by  # this very failure opened it: log and store the real cause
+            failure: tuple[str, BaseException | None] = (
+                (outcomes.classify_error(cause), cause) if cause is not None else (outcomes.BREAKER_OPEN, error)
+            )
         except _GiveUp:
             failure = (outcomes.RATE_LIMITED, None)
         except _Throttled:
@@ -328,22 +336,27 @@ class ChatGateway:
             latency_ms=int((time.monotonic() - started) * 1000),
         )
         log.info(
-            "model %s answered in %d ms (%d+%d tokens, $%.6f)%s",
+            "model %s answered in %d ms (%d+%d tokens, %s)%s",
             spec.key,
             call.latency_ms,
             used_prompt,
             used_completion,
-            call.cost_usd,
+            "cost unknown" if call.cost_usd is None else f"${call.cost_usd:.6f}",
             " (stopped by the output checks)" if reading.stopped else "",
         )
         return _Link(call, text, finish_reason, streamed=reading.streamed, stopped=reading.stopped)
 
-    def _cost(self, spec: ProviderSpec, prompt_tokens: int, completion_tokens: int) -> float:
+    def _cost(self, spec: ProviderSpec, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """None when the model has no price: the ledger records the cost as unknown, never as $0."""
         if spec.price is None:
             if spec.model not in self._unpriced_warned:
                 self._unpriced_warned.add(spec.model)
-                log.warning("model %s has no price in config.yml (prices:); its cost is recorded as 0", spec.model)
-            return 0.0
+                log.warning(
+                    "model %s has no price in config.yml (its provider's price: or prices:); its cost is recorded "
+                    "as unknown",
+                    spec.model,
+                )
+            return None
         return cost_at(spec.price, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     async def _failed(
@@ -363,19 +376,16 @@ class ChatGateway:
             detail = "its rate limit would wait longer than rate_limit.max_wait_seconds"
         else:
             detail = "Retry-After longer than the retry policy allows"
-        if outcome == outcomes.AUTH:
-            log.critical(
-                "model %s (%s) rejected our credentials (%s). Check its API key in the environment.",
-                spec.key,
-                spec.provider,
-                detail,
-            )
+        admin_problem = outcomes.admin_problem(
+            outcome=outcome, name=spec.name, provider=spec.provider, model=spec.model, detail=detail
+        )
+        if admin_problem is not None:  # only an admin can fix it: log CRITICAL, DM the admins (once per interval)
+            alert_key, text = admin_problem
+            log.critical("model %s: %s", spec.key, text)
             if self._alert_admins is not None:
                 await self._alert_admins(
-                    f"llm_auth:{spec.name}",
-                    f":warning: Lukas cannot log in to {spec.name} ({spec.provider}, model {spec.model}): {detail}. "
-                    "Until its API key in his environment is fixed, the next provider in the chain (or a fallback "
-                    "line) answers.",
+                    alert_key,
+                    f":warning: {text} Until then, the next provider in the chain (or a fallback line) answers.",
                 )
         elif reading.streamed:
             log.error("model %s broke off mid-stream: %s (%s)", spec.key, outcome, detail)
@@ -393,7 +403,8 @@ class ChatGateway:
             attempts=attempts,
             prompt_tokens=prompt,
             completion_tokens=completion,
-            cost_usd=self._cost(spec, prompt, completion) if reading.streamed else 0.0,
+            # Nothing billed unless text streamed; for a model without a price even that stays unknown.
+            cost_usd=self._cost(spec, prompt, completion) if reading.streamed or spec.price is None else 0.0,
             latency_ms=int((time.monotonic() - started) * 1000),
         )
         return _Link(call, streamed=reading.streamed)

@@ -15,7 +15,7 @@ class ProviderCall:
     attempts: int
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # None: the model has no price in config.yml (cost unknown, never shown as $0)
     latency_ms: int = 0
 
 
@@ -27,7 +27,7 @@ class ChatResult:
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # None: unknown (no price)
     latency_ms: int = 0
     attempts: int = 0
     finish_reason: str | None = None

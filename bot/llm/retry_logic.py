@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from any_llm import exceptions as llm_errors
 
@@ -17,12 +18,25 @@ AUTH = "auth"
 INVALID_REQUEST = "invalid_request"
 CONTENT_FILTER = "content_filter"
 CONTEXT_LENGTH = "context_length"
+MODEL_NOT_FOUND = "model_not_found"  # the provider does not know the configured model: admins must fix config.yml
 BREAKER_OPEN = "breaker_open"
 THROTTLED = "throttled"  # our own rate limit would have waited longer than rate_limit.max_wait_seconds: not called
 INCOMPLETE = "incomplete"  # a streamed reply ended without a finish reason (cut off mid-sentence)
 ERROR = "error"
 
 RETRYABLE = frozenset({RATE_LIMITED, SERVER_ERROR, TIMEOUT})
+
+# Provider wordings any-llm's own patterns miss (it maps these to InvalidRequestError). Anthropic: "prompt is too
+# long: 208318 tokens > 200000 maximum"; Mistral/vLLM/llama.cpp: "... exceeds the model's context window", ...
+_CONTEXT_WORDS = re.compile(
+    r"prompt is too long|too many (input )?tokens|exceeds? (the )?(model'?s? )?(context|maximum)|context window",
+    re.IGNORECASE,
+)
+# A 400 that rejects the model name itself ("invalid model ID", "model 'x' does not exist", "unknown model").
+_MODEL_WORDS = re.compile(
+    r"invalid model|unknown model|model[^.]{0,80}(not found|does not exist|not exist|is not supported|not available)",
+    re.IGNORECASE,
+)
 
 
 def classify_error(error: BaseException) -> str:
@@ -35,10 +49,16 @@ def classify_error(error: BaseException) -> str:
         return CONTEXT_LENGTH
     if isinstance(error, llm_errors.ContentFilterError):
         return CONTENT_FILTER
+    if isinstance(error, llm_errors.ModelNotFoundError):
+        return MODEL_NOT_FOUND
+    if isinstance(error, llm_errors.InvalidRequestError):
+        if _CONTEXT_WORDS.search(str(error)):
+            return CONTEXT_LENGTH
+        if _MODEL_WORDS.search(str(error)):
+            return MODEL_NOT_FOUND
     if isinstance(
         error,
         llm_errors.InvalidRequestError
-        | llm_errors.ModelNotFoundError
         | llm_errors.UnsupportedParameterError
         | llm_errors.UnsupportedProviderError
         | llm_errors.InsufficientFundsError,
@@ -52,6 +72,22 @@ def classify_error(error: BaseException) -> str:
             return TIMEOUT
         return SERVER_ERROR
     return ERROR
+
+
+def admin_problem(*, outcome: str, name: str, provider: str, model: str, detail: str) -> tuple[str, str] | None:
+    """(alert key, text) when only an admin can fix this failure: credentials, or a model the provider does not
+    know. Neither is retried or counted by the breaker; both are told to the admins once per alert interval."""
+    if outcome == AUTH:
+        return (
+            f"llm_auth:{name}",
+            f"Lukas cannot log in to {name} ({provider}, model {model}): {detail}. Fix its API key in his environment.",
+        )
+    if outcome == MODEL_NOT_FOUND:
+        return (
+            f"llm_model:{name}:{model}",
+            f"{name} ({provider}) does not know the model {model!r}: {detail}. Fix the model name in config.yml.",
+        )
+    return None
 
 
 def retry_after_seconds(error: BaseException) -> float | None:

@@ -163,7 +163,7 @@ class LLMCall(Base):
     model: Mapped[str] = mapped_column(String(128))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_usd: Mapped[float | None] = mapped_column(Float, default=0.0)  # NULL: unknown (the model had no price)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     outcome: Mapped[str] = mapped_column(String(32))  # ok | rate_limited | server_error | auth | ...

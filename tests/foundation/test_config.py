@@ -158,7 +158,7 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_config_check_on_the_shipped_file(tmp_path: Path) -> None:
-    result = run_lukas("config", "check", str(SHIPPED_CONFIG), cwd=tmp_path)
+    result = run_lukas("config", "check", str(SHIPPED_CONFIG), env=clean_env(OPENAI_API_KEY="sk-test"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"{SHIPPED_CONFIG}: OK" in result.stdout
     assert "persona: Lukas" in result.stdout
@@ -167,7 +167,8 @@ def test_config_check_on_the_shipped_file(tmp_path: Path) -> None:
 
 
 def test_config_check_uses_lukas_config_by_default(tmp_path: Path) -> None:
-    result = run_lukas("config", "check", env=clean_env(LUKAS_CONFIG=str(SHIPPED_CONFIG)), cwd=tmp_path)
+    env = clean_env(LUKAS_CONFIG=str(SHIPPED_CONFIG), OPENAI_API_KEY="sk-test")
+    result = run_lukas("config", "check", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"{SHIPPED_CONFIG}: OK" in result.stdout
 
