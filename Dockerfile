@@ -6,7 +6,8 @@
 #     -v lukas-data:/app/data lukas
 #
 # HTTP mode instead of Socket Mode: pass SLACK_SIGNING_SECRET instead of SLACK_APP_TOKEN and publish the port
-# (-p 3000:3000). Your own config: -v "$PWD/config.yml:/app/config.yml:ro". See docs/quickstart.md.
+# (-p 3000:3000). Your own config: -v "$PWD/config:/app/config:ro" -e LUKAS_CONFIG=/app/config/config.yml.
+# With PostgreSQL: docker compose up (docker-compose.yml). See docs/quickstart.md.
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -38,14 +39,15 @@ USER lukas
 
 ENV LUKAS_CONFIG=/app/config.yml \
     DATABASE_URL=sqlite:////app/data/lukas.db \
+    LUKAS_DATA_DIR=/app/data \
     PORT=3000
 VOLUME ["/app/data"]
 EXPOSE 3000
 
-# HTTP mode: GET /healthz (200 when Lukas and his database are fine). Socket Mode (SLACK_APP_TOKEN set) has no
-# HTTP server, so there the check only confirms the container runs; Docker's restart policy covers crashes.
+# GET /healthz in both modes (on PORT): 503 when the database is unreachable or, in Socket Mode, when the socket
+# to Slack has been down for more than 30 s.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0) if os.environ.get('SLACK_APP_TOKEN') else None; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=4)"]
 
 # Migrate, then hand the process over to Lukas so he receives SIGTERM from `docker stop` directly.
 CMD ["sh", "-c", "lukas db upgrade && exec lukas run"]

@@ -39,7 +39,8 @@ from bot.slack.alerts import AdminAlerter
 from bot.slack.client import build_web_client
 from bot.slack.platform import SlackPlatform
 from bot.slack.replies import UserNames
-from bot.slack.server import build_web_app, start_http
+from bot.slack.server import build_health_app, build_web_app, start_http
+from bot.slack.socket_health import SocketHealth, socket_client_probe
 from bot.slack.threads import ThreadReader
 from bot.store import migrate
 from bot.store.db import create_engine, ping, session_factory
@@ -148,6 +149,7 @@ class Lukas:
         self.bolt = self._build_bolt()
         self._http: web.AppRunner | None = None
         self._socket_handler: Any = None
+        self.socket_health: SocketHealth | None = SocketHealth() if settings.socket_mode else None
         self._background: list[asyncio.Task[None]] = []
 
     def _build_bolt(self) -> AsyncApp:
@@ -164,7 +166,8 @@ class Lukas:
         return app
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
-        """/healthz: unhealthy (503) only when the database is unreachable; the scheduler state is reported."""
+        """/healthz: unhealthy (503) when the database is unreachable, or (Socket Mode) the socket to Slack has
+        been down longer than 30 s; the scheduler state is reported."""
         next_run = self.images.next_run()
         details: dict[str, Any] = {
             "version": bot.__version__,
@@ -178,10 +181,13 @@ class Lukas:
         except (DatabaseUnavailableError, TimeoutError):
             details["database"] = "unreachable"
             return False, details
+        if self.socket_health is not None:
+            socket_ok, details["socket"] = self.socket_health.verdict()
+            return socket_ok, details
         return True, details
 
     async def start(self, *, host: str = "0.0.0.0", port: int | None = None) -> int | None:
-        """Start serving; returns the HTTP port (None in Socket Mode)."""
+        """Start serving; returns the HTTP port (in Socket Mode, the port of /healthz)."""
         await ping(self.services.engine)
         llm = self.config.current.llm
         # Load the tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack).
@@ -204,7 +210,7 @@ class Lukas:
             self._socket_handler = AsyncSocketModeHandler(self.bolt, self.settings.app_token)
             await self._socket_handler.connect_async()
             log.info("Lukas is connected to Slack in Socket Mode")
-            return None
+            return await self.start_socket_health(probe=socket_client_probe(self._socket_handler), host=host, port=port)
         web_app = build_web_app(self.bolt, health=self.health, signing_secret=self.settings.signing_secret)
         self._http = await start_http(web_app, host=host, port=self.settings.port if port is None else port)
         bound = self._http.addresses[0][1] if self._http.addresses else self.settings.port
@@ -238,6 +244,17 @@ class Lukas:
         except Exception:
             log.exception("retention: erasing old message text failed; it is tried again tomorrow")
             return 0
+
+    async def start_socket_health(self, *, probe: Any, host: str = "0.0.0.0", port: int | None = None) -> int:
+        """Socket Mode: watch the socket and serve GET /healthz (only) on PORT, so a HEALTHCHECK means something."""
+        assert self.socket_health is not None
+        self._background.append(asyncio.create_task(self.socket_health.watch(probe), name="socket-health"))
+        self._http = await start_http(
+            build_health_app(health=self.health), host=host, port=self.settings.port if port is None else port
+        )
+        bound = self._http.addresses[0][1] if self._http.addresses else self.settings.port
+        log.info("health: http://%s:%s/healthz (503 while the socket is down for more than 30 s)", host, bound)
+        return int(bound)
 
     async def stop(self, *, drain_seconds: float = 10.0) -> None:
         """Stop taking events, let answers in progress finish (unfinished ones resume at the next start)."""

@@ -5,10 +5,28 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.errors import StartupError
 
 QUICKSTART = "docs/quickstart.md"
+DEFAULT_DATA_DIR = "data"
+
+
+def resolve_data_dir(*, env: Mapping[str, str], database_url: str | None) -> Path:
+    """Where Lukas writes files (kept pictures): LUKAS_DATA_DIR, else the SQLite database's folder, else ./data.
+
+    Never the config folder: in Docker that is mounted read-only, and paid pictures must survive until posted.
+    """
+    explicit = env.get("LUKAS_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    if database_url and database_url.split(":", 1)[0].startswith("sqlite"):
+        location = database_url.split(":///", 1)[1] if ":///" in database_url else ""
+        location = location.split("?", 1)[0]
+        if location and location != ":memory:":
+            return Path(location).expanduser().parent
+    return Path(DEFAULT_DATA_DIR)
 
 
 @dataclass(frozen=True)
@@ -23,6 +41,7 @@ class Settings:
     config_path: str
     port: int
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    data_dir: Path = Path(DEFAULT_DATA_DIR)  # see resolve_data_dir
 
     @property
     def socket_mode(self) -> bool:
@@ -70,4 +89,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, port: int | None = No
         config_path=source.get("LUKAS_CONFIG", "config.yml"),
         port=port_number,
         env=dict(source),
+        data_dir=resolve_data_dir(env=source, database_url=source.get("DATABASE_URL") or None),
     )

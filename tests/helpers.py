@@ -28,6 +28,7 @@ LUKAS_ENV_VARS = (
     "DATABASE_URL",
     "LUKAS_CONFIG",
     "PORT",
+    "LUKAS_DATA_DIR",
 )
 
 T = TypeVar("T")

@@ -34,7 +34,7 @@ class ParseError:
 
 def help_text(*, is_admin: bool) -> str:
     lines = [
-        "*Hi, I'm Lukas* 🐻 DM me or @mention me in a channel to chat. `/lukas` commands:",
+        "**Hi, I'm Lukas** 🐻 DM me or @mention me in a channel to chat. `/lukas` commands:",
         "• `/lukas help` — this list",
         "• `/lukas status` — version, uptime, model, breaker, database, last picture and next run",
         f"• `/lukas usage [days]` — messages, model calls, tokens and cost by provider and model, pictures, "

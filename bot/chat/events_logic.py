@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Subtypes that are still a person talking to Lukas; every other subtype (edits, deletes, joins, bot
-# posts, ...) is ignored so Lukas never answers himself or loops on edits.
+# Subtypes that are still a person talking to Lukas; every other subtype (joins, bot posts, ...) is ignored so
+# Lukas never answers himself or loops on edits. Edits and deletions are applied to what is stored, never answered.
 ANSWERABLE_SUBTYPES = frozenset({"thread_broadcast", "file_share"})
+EDITED, DELETED = "message_changed", "message_deleted"
 _SLACK_TS = re.compile(r"^\d{9,11}\.\d{1,6}$")
 
 
@@ -35,6 +36,54 @@ class Ignored:
     reason: str
 
 
+@dataclass(frozen=True)
+class EditedMessage:
+    """A person changed a message: the stored text (if Lukas stored it) becomes `text`."""
+
+    channel_id: str
+    ts: str  # the edited message's own ts
+    text: str  # the mention of Lukas removed; '' when nothing is left
+
+
+@dataclass(frozen=True)
+class DeletedMessage:
+    """A message was deleted in Slack: its stored text (if any) is erased."""
+
+    channel_id: str
+    ts: str
+    by_lukas: bool  # one of Lukas's own messages
+
+
+def classify_change(
+    *, event: Mapping[str, Any], bot_user_id: str | None, bot_id: str | None
+) -> EditedMessage | DeletedMessage | Ignored:
+    """message_changed / message_deleted -> what to apply to the store (EditedMessage, DeletedMessage or Ignored)."""
+    subtype, channel = event.get("subtype"), event.get("channel")
+    if not isinstance(channel, str):
+        return Ignored(f"{subtype} without a channel")
+    if subtype == DELETED:
+        ts = event.get("deleted_ts")
+        if not isinstance(ts, str) or not _SLACK_TS.match(ts):
+            return Ignored("message_deleted without a valid deleted_ts")
+        previous = event.get("previous_message")
+        previous = previous if isinstance(previous, Mapping) else {}
+        by_lukas = bool(
+            (bot_id and previous.get("bot_id") == bot_id) or (bot_user_id and previous.get("user") == bot_user_id)
+        )
+        return DeletedMessage(channel_id=channel, ts=ts, by_lukas=by_lukas)
+    message = event.get("message")
+    if not isinstance(message, Mapping):
+        return Ignored("message_changed without the message")
+    if message.get("bot_id") or message.get("bot_profile") or (bot_user_id and message.get("user") == bot_user_id):
+        return Ignored("edit of a bot's message")  # Lukas's own streamed replies are edited all the time
+    ts, text = message.get("ts"), message.get("text")
+    if not isinstance(ts, str) or not _SLACK_TS.match(ts):
+        return Ignored("message_changed without a valid ts")
+    if text is not None and not isinstance(text, str):
+        return Ignored("message_changed with malformed text")
+    return EditedMessage(channel_id=channel, ts=ts, text=strip_mention(text or "", bot_user_id=bot_user_id))
+
+
 def strip_mention(text: str, *, bot_user_id: str | None) -> str:
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", " ", text)
@@ -49,10 +98,12 @@ def classify_event(
     bot_id: str | None,
     event_id: str | None,
     team_id: str | None,
-) -> IncomingMessage | Ignored:
+) -> IncomingMessage | EditedMessage | DeletedMessage | Ignored:
     if not isinstance(event, Mapping):
         return Ignored("malformed event (not an object)")
     subtype = event.get("subtype")
+    if subtype in (EDITED, DELETED):
+        return classify_change(event=event, bot_user_id=bot_user_id, bot_id=bot_id)
     if subtype and subtype not in ANSWERABLE_SUBTYPES:
         return Ignored(f"subtype {subtype}")
     if event.get("bot_id") or event.get("bot_profile"):

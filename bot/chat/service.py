@@ -23,13 +23,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
 from bot.chat import history_logic, memory_logic
-from bot.chat.events_logic import Ignored, IncomingMessage, classify_event
+from bot.chat.events_logic import DeletedMessage, EditedMessage, Ignored, IncomingMessage, classify_event
 from bot.chat.guards import ChatGuards
 from bot.chat.ledger_logic import ledger_rows
 from bot.chat.limits_logic import ANSWER, SLOW_DOWN
 from bot.chat.memory_service import SummaryKeeper
 from bot.chat.ports import ChatPlatform, ReplyTarget, ThinkingIndicator
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
+from bot.chat.reply_logic import has_words
 from bot.chat.thread_context import read_thread_context
 from bot.config.live import LiveConfig
 from bot.errors import SlackDeliveryError
@@ -135,6 +136,8 @@ class ChatService:
         if isinstance(decision, Ignored):
             log.debug("ignored %s event: %s", event_type, decision.reason)
             return decision.reason
+        if isinstance(decision, EditedMessage | DeletedMessage):
+            return await self._apply_change(decision)
         incoming: IncomingMessage = decision
         token_count = self._prompting.count(incoming.text)
         result = await self._db(
@@ -152,6 +155,33 @@ class ChatService:
         )
         self.schedule(result.message_id)
         return "accepted"
+
+    async def _apply_change(self, change: EditedMessage | DeletedMessage) -> str:
+        """Apply an edit or a deletion to the stored message. Never answered (no reply loops)."""
+        if isinstance(change, DeletedMessage):
+            done = await self._db(
+                lambda s: chat_repo.erase_message(s, channel_id=change.channel_id, ts=change.ts),
+                within=self._accept_db_retry,
+                priority=URGENT,
+            )
+            own = change.by_lukas or done.sender in ("bot", "fallback")
+            whose = "one of Lukas's own messages" if own else "a message"
+            level = logging.INFO if done.outcome == "erased" else logging.DEBUG
+            log.log(level, "%s in %s was deleted in Slack: %s", whose, change.channel_id, done.outcome)
+            return f"deletion: {done.outcome}"
+        if not change.text:
+            return await self._apply_change(DeletedMessage(change.channel_id, change.ts, by_lukas=False))
+        tokens = self._prompting.count(change.text)
+        done = await self._db(
+            lambda s: chat_repo.apply_edit(
+                s, channel_id=change.channel_id, ts=change.ts, text=change.text, token_count=tokens
+            ),
+            within=self._accept_db_retry,
+            priority=URGENT,
+        )
+        level = logging.INFO if done.outcome == "updated" else logging.DEBUG
+        log.log(level, "a message in %s was edited in Slack: %s", change.channel_id, done.outcome)
+        return f"edit: {done.outcome}"
 
     def schedule(self, message_id: int) -> None:
         if message_id in self._tasks:
@@ -220,6 +250,10 @@ class ChatService:
         conversation = claimed.conversation
         event_id_var.set(claimed.event_id)
         conversation_id_var.set(conversation.id)
+        if claimed.erased:
+            log.info("message %s was deleted before Lukas answered it; not answering", claimed.id)
+            await self._record(claimed, _Answer("", "bot"), None, state=chat_repo.DONE)
+            return
         verdict = self.guards.verdict_for(claimed.id)
         if verdict != ANSWER or await self.guards.over_budget(self.run_db):
             await self._answer_guarded(claimed, verdict)
@@ -361,7 +395,14 @@ class ChatService:
             log.error("could not deliver the reply: %s", exc)
             return None
 
-    async def _record(self, claimed: chat_repo.ClaimedMessage, answer: _Answer, timestamps: list[str] | None) -> None:
+    async def _record(
+        self,
+        claimed: chat_repo.ClaimedMessage,
+        answer: _Answer,
+        timestamps: list[str] | None,
+        *,
+        state: str | None = None,
+    ) -> None:
         """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
@@ -378,7 +419,7 @@ class ChatService:
                 slack_ts=timestamps[0] if timestamps else None,
                 token_count=reply_tokens,
                 llm_call=calls,
-                state=chat_repo.DONE if delivered else chat_repo.FAILED,
+                state=state or (chat_repo.DONE if delivered else chat_repo.FAILED),
             ),
             within=self._answer_db_retry,
         )
@@ -402,6 +443,9 @@ class ChatService:
         if not result.ok or not (result.text or "").strip():
             return fallback
         text = result.text or ""
+        if not has_words(text):
+            log.warning("the model's reply is only Markdown punctuation (%r); sending a fallback line", text[:80])
+            return fallback
         engine = self._contracts() if self._contracts else None
         if engine is not None:
             checked = engine.check_reply(text)

@@ -138,7 +138,7 @@ class ImagesConfig(Strict):
     themes: dict[str, str] = dict(SEED_THEMES)
     occasions: list[Occasion] = list(SEED_OCCASIONS)
     milestones: list[Milestone] = []
-    storage_dir: str = Field(default="./data/images", min_length=1)
+    storage_dir: str = Field(default="images", min_length=1)  # relative to the data directory
     download_timeout_seconds: float = Field(default=30.0, gt=0)
     download_max_bytes: int = Field(default=20_000_000, gt=0)
 

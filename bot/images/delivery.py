@@ -23,6 +23,7 @@ from bot.images.posting import post_image
 from bot.images.retry_logic import short
 from bot.images.slots_logic import local_day
 from bot.images.themes_logic import ImagePlan, season_for
+from bot.settings import DEFAULT_DATA_DIR
 from bot.store.models import GeneratedImage
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ class ImageDelivery:
         caption: Caption,
         alert: Alert,
         now: Now,
+        data_dir: Path | None = None,
     ) -> None:
         self._config = config
+        self._data_dir = data_dir if data_dir is not None else Path(DEFAULT_DATA_DIR)
         self._sessions = sessions
         self._slack = slack
         self._caption = caption
@@ -204,8 +207,9 @@ class ImageDelivery:
         )
 
     def _storage_dir(self, images: ImagesConfig) -> Path:
+        """storage_dir, relative to the data directory (never the config folder, which may be read-only)."""
         directory = Path(images.storage_dir).expanduser()
-        return directory if directory.is_absolute() else self._config.base_dir / directory
+        return directory if directory.is_absolute() else self._data_dir / directory
 
     @staticmethod
     def _discard(path: Path | None) -> None:

@@ -22,6 +22,7 @@ def build_job(
     contracts: Callable[[], Any] | None = None,
     image_client: ImageClient | None = None,
     alert_admins: AlertAdmins | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> WeeklyImageJob:
     """A WeeklyImageJob over bot.runtime.Services (settings, config, sessions, slack, alerter, contracts)."""
     return WeeklyImageJob(
@@ -32,4 +33,6 @@ def build_job(
         contracts=contracts or services.contracts,
         caption_writer=caption_writer,
         alert_admins=alert_admins or services.alerter.alert,
+        data_dir=services.settings.data_dir,
+        progress=progress,
     )

@@ -15,6 +15,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -75,8 +76,11 @@ class WeeklyImageJob:
         clock: Clock = utcnow,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        data_dir: Path | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self._config = config
+        self._progress = progress or (lambda _line: None)  # `lukas image --now` prints each step as it goes
         self._sessions = sessions
         self._slack = slack
         self._images = image_client
@@ -87,7 +91,13 @@ class WeeklyImageJob:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._delivery = ImageDelivery(
-            config=config, sessions=sessions, slack=slack, caption=self._caption, alert=self._alert, now=self._now
+            config=config,
+            sessions=sessions,
+            slack=slack,
+            caption=self._caption,
+            alert=self._alert,
+            now=self._now,
+            data_dir=data_dir,
         )
 
     # ----- public entry points
@@ -201,7 +211,9 @@ class WeeklyImageJob:
         if not images.channels:
             return await self._skip(row, "no channels configured (images.channels); nothing was bought")
 
+        self._progress(f"theme:     {plan.theme or '-'}" + (f" (occasion: {plan.occasion})" if plan.occasion else ""))
         check = await self._check_prompt(plan.prompt, config)
+        self._progress(f"prompt:    {check.prompt}")
         if not check.ok:
             log.warning("weekly image %s: %s: %s", key, check.status, check.reason)
             return await repo.change(self._sessions, row.id, now=self._now(), status=check.status, error=check.reason)
@@ -224,6 +236,8 @@ class WeeklyImageJob:
         # Reserve the price, so a run starting meanwhile counts it against the budget.
         row = await repo.change(self._sessions, row.id, now=self._now(), cost_usd=price)
 
+        timeout = images.request_timeout_seconds
+        self._progress(f"generating… {images.model} {images.size} {images.quality} (up to {timeout:.0f} s an attempt)")
         try:
             raw, attempts = await request_image(
                 self._images,
@@ -281,6 +295,8 @@ class WeeklyImageJob:
             source,
         )
 
+        self._progress(f"generated in {attempts} attempt(s); cost ${cost_usd:.3f}")
+        self._progress(f"uploading to {len(images.channels)} channel(s)…")
         path = self._delivery.keep(key=key, extension=kind.extension, data=data, images=images)
         row = await repo.change(
             self._sessions,

@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.client import slack_error
-from bot.slack.sanitise_logic import sanitise_outgoing
+from bot.slack.format_logic import render
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ async def post_image(
             filename=filename,
             title=title,
             alt_txt=alt_text,
-            initial_comment=sanitise_outgoing(caption, allowed_user_ids=frozenset()),
+            **render(caption, into="initial_comment"),
         )
     except SlackApiError as exc:
         error = slack_error(exc)
@@ -68,12 +68,6 @@ async def post_image(
         return ChannelResult(channel, False, reason=f"upload failed: {type(exc).__name__}: {str(exc)[:200]}")
     files = response.get("files") or []
     info = response.get("file") or (files[0] if files else {}) or {}
-    file_id = info.get("id")
-    permalink = info.get("permalink")
-    if file_id and not permalink:
-        try:
-            details = await slack.files_info(file=file_id)
-            permalink = (details.get("file") or {}).get("permalink")
-        except Exception as exc:  # the post worked; only the link is missing
-            log.info("uploaded %s to %s but could not read its permalink: %s", file_id, channel, exc)
-    return ChannelResult(channel, True, file_id=file_id, permalink=permalink)
+    # No files.info for the permalink: that needs files:read, which would let Lukas read every file in his
+    # channels. The file ID identifies the picture; a permalink is kept only when Slack returns one anyway.
+    return ChannelResult(channel, True, file_id=info.get("id"), permalink=info.get("permalink"))

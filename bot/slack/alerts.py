@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config.live import LiveConfig
 from bot.logging_setup import scrub
 from bot.slack.client import slack_error
-from bot.slack.sanitise_logic import sanitise_outgoing
+from bot.slack.format_logic import MARKDOWN_TEXT, render
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,9 @@ class AdminAlerter:
         for admin in config.admins:
             try:
                 opened = await self._client.conversations_open(users=admin)
-                safe = sanitise_outgoing(scrub(text), allowed_user_ids=frozenset())
-                await self._client.chat_postMessage(channel=opened["channel"]["id"], text=safe)
+                await self._client.chat_postMessage(
+                    channel=opened["channel"]["id"], **render(scrub(text), into=MARKDOWN_TEXT)
+                )
                 sent = True
             except SlackApiError as exc:
                 log.error("could not DM admin %s about %r: %s", admin, kind, slack_error(exc))

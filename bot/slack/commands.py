@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.admin import commands_logic as logic
 from bot.logging_setup import scrub
-from bot.slack.sanitise_logic import sanitise_outgoing
+from bot.slack.format_logic import MARKDOWN_TEXT, render
 
 if TYPE_CHECKING:
     from bot.admin.service import AdminCommands
@@ -27,15 +27,15 @@ def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
         user_id = command.get("user_id")
         parsed = logic.parse_command(command.get("text"))
         if isinstance(parsed, logic.ParseError):
-            await ack(text=parsed.message, response_type="ephemeral")
+            await ack(**render(parsed.message, into="text"), response_type="ephemeral")
             return
         admins = admin.config.current.admins
         if not logic.may_run(command=parsed, user_id=user_id, admins=admins):
             log.warning("/lukas %s denied: %s is not an admin (config.yml admins:)", parsed.name, user_id)
-            await ack(text=logic.DENIED, response_type="ephemeral")
+            await ack(**render(logic.DENIED, into="text"), response_type="ephemeral")
             return
         if parsed.name == logic.HELP:
-            await ack(text=logic.help_text(is_admin=user_id in admins), response_type="ephemeral")
+            await ack(**render(logic.help_text(is_admin=user_id in admins), into="text"), response_type="ephemeral")
             return
         log.info("/lukas %s by %s%s", parsed.name, "admin " if user_id in admins else "", user_id)
         work: Callable[[], Awaitable[str]]
@@ -56,7 +56,7 @@ def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
         else:
             work = admin.image_now
         if parsed.name == logic.IMAGE_NOW:
-            await ack(text=WORKING_ON_IMAGE, response_type="ephemeral")
+            await ack(**render(WORKING_ON_IMAGE, into="text"), response_type="ephemeral")
         else:
             await ack()
         reply = _replier(respond, client, channel=command.get("channel_id"), user=user_id)
@@ -67,11 +67,12 @@ def _replier(respond: Any, client: Any, *, channel: str | None, user: str | None
     """Post an ephemeral answer: to the command's response_url, else as chat.postEphemeral."""
 
     async def reply(text: str) -> None:
-        text = sanitise_outgoing(scrub(text), allowed_user_ids=frozenset({user} if user else ()))
+        text, asker = scrub(text), frozenset({user} if user else ())
         if getattr(respond, "response_url", None):
-            await respond(text=text, response_type="ephemeral")
+            await respond(**render(text, into="text", allowed_user_ids=asker), response_type="ephemeral")
         elif channel and user:
-            await client.chat_postEphemeral(channel=channel, user=user, text=text)
+            rendered = render(text, into=MARKDOWN_TEXT, allowed_user_ids=asker)
+            await client.chat_postEphemeral(channel=channel, user=user, **rendered)
         else:
             log.error("cannot answer /lukas: no response_url and no channel")
 

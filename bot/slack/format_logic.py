@@ -1,27 +1,132 @@
-"""Shape text for Slack. Pure."""
+"""Shape text for Slack: the one rendering function, and Markdown-aware splitting. Pure.
+
+Lukas (and the model) write standard Markdown. Where a Web API method takes `markdown_text` (chat.postMessage,
+chat.postEphemeral, chat.update, chat.startStream/appendStream/stopStream), Slack renders it itself; everywhere
+else (a file's `initial_comment`, a slash command's ack and response_url) the text is converted to mrkdwn with
+`markdown-to-mrkdwn`. Every outgoing text goes through `render`, once per call site, and `render` passes it
+through the one output sanitiser first (bot.slack.sanitise_logic: no notifying mentions, no disguised links).
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
+from markdown_to_mrkdwn import SlackMarkdownConverter
+
+from bot.slack.sanitise_logic import sanitise_outgoing
+
+MARKDOWN_TEXT = "markdown_text"  # the Web API argument for standard Markdown
+MARKDOWN_TEXT_LIMIT = 12_000  # Slack's limit for markdown_text
+MRKDWN_FIELDS = frozenset({"text", "initial_comment"})  # arguments that take mrkdwn
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+# Spans a cut must never fall inside: links, autolinks, bare URLs, inline code.
+_UNBREAKABLE = re.compile(r"!?\[[^\]\n]*\]\([^)\s]*\)|<https?://[^>\s]*>|https?://\S+|`[^`\n]+`")
+_QUOTE_MARKERS = re.compile(r"^([ \t]*(?:&gt;[ \t]?)+)", re.MULTILINE)  # after escaping
+
+
+def render(markdown: str, *, into: str, allowed_user_ids: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The keyword argument(s) that make Slack show `markdown` as a person expects, and nothing it must not.
+
+    `into` is the Web API argument: `markdown_text` (passed through; Slack renders it), or `text` /
+    `initial_comment` (converted to mrkdwn). Use as `client.chat_postMessage(channel=c, **render(t, into=...))`.
+    User mentions survive only for `allowed_user_ids` (the people in the conversation).
+    """
+    if into != MARKDOWN_TEXT and into not in MRKDWN_FIELDS:
+        raise ValueError(f"render: unknown Slack argument {into!r}")
+    safe = sanitise_outgoing(markdown, allowed_user_ids=allowed_user_ids)
+    return {MARKDOWN_TEXT: safe} if into == MARKDOWN_TEXT else {into: to_mrkdwn(safe)}
+
+
+def to_mrkdwn(markdown: str) -> str:
+    """Standard Markdown -> Slack mrkdwn, with `&`, `<` and `>` escaped as Slack requires (quote markers kept)."""
+    escaped = markdown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = _QUOTE_MARKERS.sub(lambda m: m.group(1).replace("&gt;", ">"), escaped)
+    return SlackMarkdownConverter().convert(escaped)  # the converter keeps state: one per text
+
+
+@dataclass(frozen=True)
+class _Fence:
+    opening: str  # the whole opening line, e.g. "```python"
+    closing: str  # e.g. "```"
+
+
+def _fence_at(text: str, position: int) -> _Fence | None:
+    """The code fence open at `position` (None outside fences)."""
+    open_fence: _Fence | None = None
+    for line in text[:position].split("\n")[:-1]:  # the line cut at `position` is not complete
+        match = _FENCE.match(line)
+        if not match:
+            continue
+        marker = match.group(1)
+        if open_fence is None:
+            open_fence = _Fence(opening=line.strip(), closing=marker[0] * len(marker))
+        elif marker.startswith(open_fence.closing) and marker[0] == marker[-1] and not match.group(2).strip():
+            open_fence = None  # same character, at least as long, nothing after it
+    return open_fence
+
+
+def _protected(window: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _UNBREAKABLE.finditer(window)]
+
+
+def _cut_point(text: str, budget: int) -> int:
+    """Where to end the next part: a paragraph, line, sentence or word boundary outside links and code spans."""
+    window = text[:budget]
+    spans = _protected(text[: budget + 2000])
+    inside = [(start, end) for start, end in spans if start < budget < end]
+
+    def allowed(cut: int) -> bool:
+        return not any(start < cut < end for start, end in spans)
+
+    for separator in ("\n\n", "\n", ". ", "! ", "? ", " "):
+        position = window.rfind(separator)
+        while position >= budget // 3:
+            cut = position + len(separator)
+            in_fence = separator not in ("\n\n", "\n") and _fence_at(text, cut) is not None
+            if allowed(cut) and not in_fence:
+                return cut
+            position = window.rfind(separator, 0, position)
+    if inside and inside[0][0] > 0:
+        return inside[0][0]  # end just before the link or code span the hard cut would break
+    return budget
+
 
 def split_message(text: str, *, limit: int) -> list[str]:
-    """Split at paragraph, then line, then sentence, then word boundaries so each part fits `limit`."""
-    text = text.strip()
-    if len(text) <= limit:
-        return [text] if text else []
+    """Split Markdown into parts of at most `limit` characters, each one valid on its own.
+
+    Cuts at paragraph, then line, sentence and word boundaries, never inside a link or a code span. A code
+    fence cut in two is closed at the end of one part and reopened (same language) at the start of the next;
+    an unterminated fence at the very end is closed.
+    """
+    rest = text.strip()
     parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut = -1
-        for separator in ("\n\n", "\n", ". ", "! ", "? ", " "):
-            position = window.rfind(separator)
-            if position >= limit // 3:
-                cut = position + len(separator)
-                break
-        if cut <= 0:
-            cut = limit
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    if rest:
-        parts.append(rest)
+    while rest:
+        if len(rest) <= limit:
+            part, rest = rest, ""
+        else:
+            budget = limit
+            while True:
+                cut = _cut_point(rest, budget)
+                fence = _fence_at(rest, cut)
+                suffix = f"\n{fence.closing}" if fence else ""
+                head = rest[:cut].rstrip()
+                if len(head) + len(suffix) <= limit or budget <= limit // 2:
+                    break
+                budget -= max(len(suffix), 1)
+            part = head + suffix
+            rest = rest[cut:]
+            if fence is None:
+                rest = rest.lstrip()
+            else:
+                rest = rest.lstrip("\n")
+                opening = fence.opening if len(fence.opening) <= limit // 4 else fence.closing
+                rest = f"{opening}\n{rest}" if rest.strip() else ""
+        if not rest:
+            still_open = _fence_at(part + "\n", len(part) + 1)
+            if still_open is not None:
+                part += f"\n{still_open.closing}"
+        if part.strip():
+            parts.append(part)
     return parts

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import SlackDeliveryError
 from bot.slack.client import slack_error
-from bot.slack.format_logic import split_message
+from bot.slack.format_logic import MARKDOWN_TEXT, MARKDOWN_TEXT_LIMIT, render, split_message
 from bot.slack.sanitise_logic import sanitise_outgoing
 
 log = logging.getLogger(__name__)
@@ -26,16 +26,24 @@ async def post_reply(
     max_chars: int,
     allowed_user_ids: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """Post `text` in the channel (or thread); returns the ts of each part. slack-sdk retries `ratelimited`.
-    Mentions of anyone outside `allowed_user_ids` are dropped, special mentions neutralised (sanitise_logic)."""
+    """Post `text` (Markdown) in the channel (or thread); returns the ts of each part. slack-sdk retries
+    `ratelimited`. Long texts go in several messages, split where no code fence or link breaks. Sanitised before
+    the split (mentions of anyone outside `allowed_user_ids` dropped, special mentions neutralised), so the split
+    sees the text as it will show."""
     text = sanitise_outgoing(text, allowed_user_ids=allowed_user_ids)
     timestamps: list[str] = []
-    parts = split_message(text, limit=max_chars)
+    parts = split_message(text, limit=min(max_chars, MARKDOWN_TEXT_LIMIT))
+    if len(parts) > 1:
+        log.info("the reply is %d characters long; posting it in %d messages", len(text), len(parts))
     index = 0
     while index < len(parts):
         part = parts[index]
         try:
-            response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=part)
+            response = await client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                **render(part, into=MARKDOWN_TEXT, allowed_user_ids=allowed_user_ids),
+            )
         except SlackApiError as exc:
             error = slack_error(exc)
             if error == "msg_too_long" and len(part) > 500:

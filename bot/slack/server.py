@@ -1,4 +1,4 @@
-"""HTTP mode: Bolt's POST /slack/events plus GET /healthz, on aiohttp.
+"""HTTP mode: Bolt's POST /slack/events plus GET /healthz, on aiohttp. Socket Mode: GET /healthz only.
 
 Intake is hardened before Bolt sees a request: oversized or deeply nested bodies are answered 400, and requests
 whose signature does not verify are answered 401; each is logged as one short line (method, length, reason),
@@ -27,6 +27,22 @@ HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 def _rejected(request: web.Request, *, length: int, reason: str, status: int) -> web.Response:
     log.warning("rejected %s /slack/events (%d bytes): %s", request.method, length, reason)
     return web.json_response({"error": "invalid request" if status == 401 else "malformed request"}, status=status)
+
+
+def build_health_app(*, health: HealthCheck) -> web.Application:
+    """Only GET /healthz (Socket Mode: events arrive over the socket, and this port must not take any)."""
+
+    async def healthz(_request: web.Request) -> web.Response:
+        try:
+            healthy, details = await health()
+        except Exception as exc:  # a health check must answer, whatever broke
+            log.exception("health check failed")
+            healthy, details = False, {"error": type(exc).__name__}
+        return web.json_response({"ok": healthy, **details}, status=200 if healthy else 503)
+
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.router.add_get("/healthz", healthz)
+    return app
 
 
 def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck, signing_secret: str | None = None) -> web.Application:
@@ -58,17 +74,8 @@ def build_web_app(bolt_app: AsyncApp, *, health: HealthCheck, signing_secret: st
             log.warning("rejected %s /slack/events (%d bytes): bad or stale signature", request.method, len(body))
         return await to_aiohttp_response(bolt_response)
 
-    async def healthz(_request: web.Request) -> web.Response:
-        try:
-            healthy, details = await health()
-        except Exception as exc:  # a health check must answer, whatever broke
-            log.exception("health check failed")
-            healthy, details = False, {"error": type(exc).__name__}
-        return web.json_response({"ok": healthy, **details}, status=200 if healthy else 503)
-
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = build_health_app(health=health)
     app.router.add_post("/slack/events", slack_events)
-    app.router.add_get("/healthz", healthz)
     return app
 
 

@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config.providers_schema import StreamingConfig
 from bot.slack.client import slack_error
+from bot.slack.format_logic import MARKDOWN_TEXT, render
 from bot.slack.replies import post_reply
 from bot.slack.sanitise_logic import sanitise_outgoing, sanitise_prefix
 from bot.slack.stream_logic import flush_delay, plan_finish, visible_prefix
@@ -78,6 +79,10 @@ class SlackReplyStream:
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    def _markdown(self, text: str) -> dict[str, str]:
+        """The one rendering path (sanitised, as markdown_text), for every stream and update call."""
+        return render(text, into=MARKDOWN_TEXT, allowed_user_ids=self._allowed)
+
     # ----- fed by the gateway (a DeltaSink): never blocks, never raises
     def feed(self, piece: str) -> bool:
         if self.stopped or self._closing.is_set():
@@ -121,7 +126,7 @@ class SlackReplyStream:
                     self._streamer = await self._client.chat_stream(
                         channel=self._channel, thread_ts=self._thread_ts, buffer_size=1, **self._recipient
                     )
-                await self._streamer.append(markdown_text=candidate[len(self.shown) :])
+                await self._streamer.append(**self._markdown(candidate[len(self.shown) :]))
                 self.ts = self.ts or self._streamer.ts
                 self.shown = candidate
                 return
@@ -131,11 +136,11 @@ class SlackReplyStream:
                 self.mode = EDIT
         if self.ts is None:
             response = await self._client.chat_postMessage(
-                channel=self._channel, thread_ts=self._thread_ts, text=candidate
+                channel=self._channel, thread_ts=self._thread_ts, **self._markdown(candidate)
             )
             self.ts = str(response.get("ts"))
         else:
-            await self._client.chat_update(channel=self._channel, ts=self.ts, text=candidate)
+            await self._client.chat_update(channel=self._channel, ts=self.ts, **self._markdown(candidate))
         self.shown = candidate
 
     async def _mark_posting(self) -> None:
@@ -162,7 +167,7 @@ class SlackReplyStream:
         rewrite = plan.rewrite
         if self._stream_open:
             try:
-                await self._streamer.stop(markdown_text=plan.append or None)
+                await self._streamer.stop(**(self._markdown(plan.append) if plan.append else {}))
                 if plan.append is not None:
                     self.shown = final
             except Exception as exc:
@@ -195,7 +200,7 @@ class SlackReplyStream:
         assert self.ts is not None
         text = sanitise_outgoing(text, allowed_user_ids=self._allowed)
         try:
-            await self._client.chat_update(channel=self._channel, ts=self.ts, text=text)
+            await self._client.chat_update(channel=self._channel, ts=self.ts, **self._markdown(text))
             self.shown = text
             return self.ts
         except Exception as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Integer, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -66,7 +66,16 @@ class ClaimedMessage:
     history: list[StoredMessage]  # up to and including this message, plus a thread's context messages (any order)
     ts: str | None = None  # the message's own Slack ts (where a thinking status goes in a DM's main timeline)
     team_id: str = ""
+    erased: bool = False  # deleted in Slack (or forgotten) before Lukas answered: not answered at all
     summary: SummaryInfo | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What applying an edit or deletion did: "updated", "erased", "unchanged" or "not stored"."""
+
+    outcome: str
+    sender: str | None = None
 
 
 # Statements are built once: constructing and cache-keying them on every call cost more CPU than running them.
@@ -107,6 +116,7 @@ _SELECT_QUESTION = (
         Message.user_id,
         Message.user_name,
         Message.slack_ts,
+        Message.erased_at,
         Conversation.team_id,
         Conversation.channel_id,
         Conversation.thread_ts,
@@ -131,7 +141,7 @@ _SELECT_HISTORY = (
         Message.sender != "fallback",
         Message.flagged.is_(False),
         Message.context.is_(False),
-        Message.erased_at.is_(None),  # erased text (forget, retention) never reaches a model again
+        Message.erased_at.is_(None),  # deleted, forgotten or past retention: never sent to a model again
     )
     .order_by(Message.id.desc())
     .limit(bindparam("limit", type_=Integer))
@@ -262,7 +272,47 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         ts=question.slack_ts,
         team_id=question.team_id,
         summary=summary,
+        erased=question.erased_at is not None,
     )
+
+
+_SELECT_BY_TS = select(Message.id, Message.conversation_id, Message.sender, Message.content, Message.erased_at).where(
+    Message.channel_id == bindparam("channel_id"), Message.slack_ts == bindparam("ts")
+)
+
+
+def apply_edit(session: Connection, *, channel_id: str, ts: str, text: str, token_count: int) -> Change:
+    """A person edited a stored message: keep the new text (and its token count). Commits."""
+    row = session.execute(_SELECT_BY_TS, {"channel_id": channel_id, "ts": ts}).first()
+    if row is None:
+        return Change("not stored")
+    if row.erased_at is not None or row.sender != "user":
+        return Change("unchanged", row.sender)
+    if row.content == text:
+        return Change("unchanged", row.sender)  # Slack also sends message_changed for unfurls
+    session.execute(
+        _UPDATE_MESSAGE, {"b_message_id": row.id, "content": text, "token_count": token_count, "edited_at": utcnow()}
+    )
+    _drop_summary(session, row.conversation_id)  # it may quote the old text: rebuilt from the new
+    session.commit()
+    return Change("updated", row.sender)
+
+
+def erase_message(session: Connection, *, channel_id: str, ts: str) -> Change:
+    """A message was deleted in Slack: erase its text, keep the row for the ledger. Commits."""
+    row = session.execute(_SELECT_BY_TS, {"channel_id": channel_id, "ts": ts}).first()
+    if row is None:
+        return Change("not stored")
+    if row.erased_at is not None:
+        return Change("unchanged", row.sender)
+    session.execute(_UPDATE_MESSAGE, {"b_message_id": row.id, "content": "", "token_count": 0, "erased_at": utcnow()})
+    _drop_summary(session, row.conversation_id)  # it may hold what the message said: rebuilt from what is left
+    session.commit()
+    return Change("erased", row.sender)
+
+
+def _drop_summary(session: Connection, conversation_id: int) -> None:
+    session.execute(delete(ConversationSummary).where(ConversationSummary.conversation_id == conversation_id))
 
 
 def unanswered(session: Connection, *, stale_before: dt.datetime, limit: int = 100) -> list[int]:

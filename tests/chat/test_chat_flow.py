@@ -19,7 +19,7 @@ async def test_dm_gets_one_reply_with_persona_names_and_ledger(tmp_path: Path, d
 
         post = h.slack.calls_to("chat.postMessage")[0].params
         assert post["channel"] == "D0DM" and not post.get("thread_ts")
-        assert post["text"] == "Hello from the honey pot! 🐻"
+        assert post["markdown_text"] == "Hello from the honey pot! 🐻" and "text" not in post
         sent = h.llm.chat_requests[0].body
         assert sent["messages"][0]["role"] == "system"
         assert sent["messages"][0]["content"].startswith("You are Lukas the Bear")
@@ -29,7 +29,8 @@ async def test_dm_gets_one_reply_with_persona_names_and_ledger(tmp_path: Path, d
         user_row, reply_row = await h.messages()
         assert (user_row.sender, user_row.user_name, user_row.reply_state) == ("user", "Anna", "done")
         assert user_row.token_count and user_row.token_count > 5
-        assert (reply_row.sender, reply_row.content, reply_row.reply_to_id) == ("bot", post["text"], user_row.id)
+        assert (reply_row.sender, reply_row.content) == ("bot", post["markdown_text"])
+        assert reply_row.reply_to_id == user_row.id
         (call,) = await h.llm_calls()
         assert (call.outcome, call.prompt_tokens, call.completion_tokens, call.attempts) == ("ok", 42, 17, 1)
         assert abs(call.cost_usd - (42 * 0.40 + 17 * 1.60) / 1_000_000) < 1e-12
@@ -40,6 +41,7 @@ async def test_mention_replies_in_a_thread_and_follow_ups_need_no_mention(tmp_pa
         root = new_ts()
         await h.send(mention_event(text="what is honey made of?", ts=root))
         await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 1)
+        await h.settle()  # the reply is stored after it is posted: the follow-up must see it in the history
         assert h.slack.calls_to("chat.postMessage")[0].params["thread_ts"] == root
         assert (
             h.llm.chat_requests[0].body["messages"][-1]["content"].endswith(": what is honey made of?")

@@ -63,11 +63,11 @@ def test_thread_reply_without_mention_only_where_lukas_talks() -> None:
     [
         (
             {"channel": "C1", "user": "U1", "text": "x", "ts": "1700000000.1", "subtype": "message_changed"},
-            "subtype message_changed",
+            "message_changed without the message",
         ),
         (
             {"channel": "C1", "user": "U1", "text": "x", "ts": "1700000000.1", "subtype": "message_deleted"},
-            "subtype message_deleted",
+            "message_deleted without a valid deleted_ts",
         ),
         (
             {"channel": "C1", "user": "U1", "text": "x", "ts": "1700000000.1", "subtype": "channel_join"},

@@ -49,7 +49,7 @@ async def test_error_class_attempts_and_outcome(
         await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) >= 1)
         await h.settle()
         assert len(h.llm.chat_requests) == attempts
-        (post,) = [c.params["text"] for c in h.slack.calls_to("chat.postMessage") if c.params["channel"] == "D0DM"]
+        (post,) = [c.text for c in h.slack.calls_to("chat.postMessage") if c.params["channel"] == "D0DM"]
         assert (post not in FALLBACKS) is answered
         (call,) = await h.llm_calls()
         assert (call.outcome, call.attempts) == (outcome, attempts)
@@ -78,10 +78,10 @@ async def test_auth_failure_alerts_admins_at_most_once_an_hour(tmp_path: Path, d
             await h.send(message_event(text=text))
             await h.settle()
         admin_dms = [c for c in h.slack.calls_to("chat.postMessage") if c.params["channel"] == "D0ADMIN"]
-        assert len(admin_dms) == 1 and "cannot log in" in admin_dms[0].params["text"]
-        assert "sk-test" not in admin_dms[0].params["text"]
+        assert len(admin_dms) == 1 and "cannot log in" in admin_dms[0].text
+        assert "sk-test" not in admin_dms[0].text
         user_posts = [c for c in h.slack.calls_to("chat.postMessage") if c.params["channel"] == "D0DM"]
-        assert len(user_posts) == 2 and all(p.params["text"] in FALLBACKS for p in user_posts)
+        assert len(user_posts) == 2 and all(p.text in FALLBACKS for p in user_posts)
 
 
 async def test_breaker_opens_after_five_fails_fast_and_recovers(tmp_path: Path, database_url: str) -> None:

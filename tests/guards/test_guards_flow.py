@@ -28,7 +28,7 @@ async def test_special_mentions_and_disguised_links_never_reach_slack(tmp_path: 
         await h.send(message_event(text="please ping everyone"))
         await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 1)
         await h.settle()
-        assert h.slack.calls_to("chat.postMessage")[0].params["text"] == SAFE
+        assert h.slack.calls_to("chat.postMessage")[0].text == SAFE
         reply = (await h.messages())[-1]
         assert (reply.sender, reply.content) == ("bot", SAFE)  # what is stored is what was posted
 
@@ -88,8 +88,8 @@ async def test_a_tiny_chat_budget_makes_lukas_rest_and_tells_the_admins_once(tmp
         assert len(h.llm.chat_requests) == 1  # never asked again
         resting = h.slack.posted_texts("D0DM")[1:]
         assert all("resting" in t or "hibernating" in t for t in resting)
-        admin_dms = [c for c in h.slack.calls_to("chat.postMessage") if "chat budget" in str(c.params.get("text"))]
-        assert len(admin_dms) == 1 and "usage.chat_monthly_budget_usd" in admin_dms[0].params["text"]
+        admin_dms = [c for c in h.slack.calls_to("chat.postMessage") if "chat budget" in c.text]
+        assert len(admin_dms) == 1 and "usage.chat_monthly_budget_usd" in admin_dms[0].text
         status, _ = await h.command("usage", user="U0ADMIN", key="usage")
         assert status == 200
         await h.wait_until(lambda: bool(h.slack.responses("usage")))

@@ -225,6 +225,7 @@ async def make_job(
             "alert_admins": alerts,
             "clock": clock,
             "sleep": sleeps,
+            "data_dir": tmp_path / "data",
         }
         options.update(kwargs)
         return WeeklyImageJob(**options)

@@ -75,7 +75,7 @@ async def test_weekly_slot_generates_posts_and_records(
         assert candidate.upload_state == "done"
         assert candidate.channel_id == CHANNEL
         assert candidate.slack_file_id == "F000001"
-        assert candidate.slack_permalink == "https://slack.example/files/F000001"
+        assert candidate.slack_permalink is None and not slack_api.calls_to("files.info")  # no files:read scope
         assert candidate.revised_prompt.startswith("revised: ")
         assert candidate.local_path is None
     assert kept_files(tmp_path) == []  # posted everywhere: nothing kept

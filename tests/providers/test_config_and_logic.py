@@ -125,7 +125,7 @@ async def test_a_providers_own_key_is_sent_and_never_logged_or_stored(
             assert b.chat_requests[0].headers["authorization"] == f"Bearer {secret}"
             stored = [vars(row) for row in await h.llm_calls()] + [vars(row) for row in await h.messages()]
             assert secret not in str(stored) and secret not in caplog.text
-            assert [p.params["text"] for p in h.slack.calls_to("chat.postMessage")] == ["from B"]
+            assert [p.text for p in h.slack.calls_to("chat.postMessage")] == ["from B"]
 
 
 # ----- the chain's decisions

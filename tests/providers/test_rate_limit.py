@@ -93,7 +93,7 @@ async def test_a_wait_longer_than_allowed_moves_down_the_chain(tmp_path: Path, d
                 await h.send(message_event(text=f"hi {i}", channel=f"D0TH{i}"))
                 await h.settle()
             assert (len(a.chat_requests), len(b.chat_requests)) == (2, 2)
-            assert [p.params["text"] for p in h.slack.calls_to("chat.postMessage")] == ["from A"] * 2 + ["from B"] * 2
+            assert [p.text for p in h.slack.calls_to("chat.postMessage")] == ["from A"] * 2 + ["from B"] * 2
             rows = [(c.provider, c.outcome, c.attempts) for c in await h.llm_calls()]
             assert rows == [("primary", "ok", 1)] * 2 + [("primary", "throttled", 0), ("backup", "ok", 1)] * 2
 

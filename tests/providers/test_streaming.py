@@ -70,9 +70,9 @@ async def test_a_dm_streams_by_posting_then_editing_the_message(tmp_path: Path, 
         await h.settle()
         (post,) = h.slack.calls_to("chat.postMessage")
         assert post.params["channel"] == "D0DM" and not post.params.get("thread_ts")
-        assert REPLY.startswith(post.params["text"]) and post.params["text"] != REPLY
+        assert REPLY.startswith(post.text) and post.text != REPLY
         updates = h.slack.calls_to("chat.update")
-        assert updates and updates[-1].params["text"] == REPLY
+        assert updates and updates[-1].text == REPLY
         assert h.slack.calls_to("chat.startStream") == []
         (reply,) = [m for m in await h.messages() if m.sender == "bot"]
         assert reply.content == REPLY
@@ -89,9 +89,9 @@ async def test_when_start_stream_fails_the_reply_is_posted_and_updated(tmp_path:
         await h.settle()
         assert len(h.slack.calls_to("chat.startStream")) == 1
         (post,) = h.slack.calls_to("chat.postMessage")
-        assert post.params["thread_ts"] == root and REPLY.startswith(post.params["text"])
+        assert post.params["thread_ts"] == root and REPLY.startswith(post.text)
         updates = h.slack.calls_to("chat.update")
-        assert updates[-1].params["text"] == REPLY
+        assert updates[-1].text == REPLY
         assert h.slack.calls_to("chat.appendStream") == [] and h.slack.calls_to("chat.stopStream") == []
         assert [m.content for m in await h.messages() if m.sender == "bot"] == [REPLY]
 
@@ -107,7 +107,7 @@ async def test_a_stream_closed_by_slack_continues_with_chat_update_on_the_same_m
         await h.settle()
         (start,) = h.slack.calls_to("chat.startStream")
         updates = h.slack.calls_to("chat.update")
-        assert updates and updates[-1].params["text"] == REPLY
+        assert updates and updates[-1].text == REPLY
         stream_ts = {u.params["ts"] for u in updates}
         assert len(stream_ts) == 1  # always the streamed message, never a second one
         assert h.slack.calls_to("chat.postMessage") == []
@@ -131,7 +131,7 @@ async def test_a_banned_term_mid_stream_stops_it_and_the_message_becomes_a_fallb
         assert "kraken" not in everything  # not one Slack call ever carried it
         assert "deep blue sea" not in everything  # nothing after it was shown either
         updates = h.slack.calls_to("chat.update")
-        assert updates and updates[-1].params["text"] in FALLBACKS
+        assert updates and updates[-1].text in FALLBACKS
         assert h.slack.calls_to("chat.stopStream"), "the stream is closed before the message is replaced"
         assert [m.sender for m in await h.messages()] == ["user", "fallback"]
         (call,) = await h.llm_calls()
@@ -154,7 +154,7 @@ async def test_a_model_failing_mid_stream_leaves_a_complete_fallback_and_no_retr
             (start,) = h.slack.calls_to("chat.startStream")
             assert REPLY.startswith(streamed_text(h.slack, "C0GENERAL"))
             updates = h.slack.calls_to("chat.update")
-            assert updates and updates[-1].params["text"] in FALLBACKS  # the half reply was replaced
+            assert updates and updates[-1].text in FALLBACKS  # the half reply was replaced
             assert [m.sender for m in await h.messages()] == ["user", "fallback"]
             (call,) = await h.llm_calls()
             assert (call.provider, call.outcome, call.attempts) == ("primary", outcome, 1)
@@ -190,7 +190,7 @@ async def test_with_every_provider_down_nothing_streams_and_a_fallback_is_posted
         await h.settle()
         assert h.slack.calls_to("chat.startStream") == []
         (post,) = h.slack.calls_to("chat.postMessage")
-        assert post.params["text"] in FALLBACKS
+        assert post.text in FALLBACKS
         assert [m.sender for m in await h.messages()] == ["user", "fallback"]
 
 
@@ -207,7 +207,7 @@ async def test_if_the_half_reply_cannot_be_edited_it_is_deleted_and_the_fallback
         await h.settle()
         (delete,) = h.slack.calls_to("chat.delete")
         (post,) = h.slack.calls_to("chat.postMessage")
-        assert post.params["text"] in FALLBACKS and post.params["thread_ts"] == root
+        assert post.text in FALLBACKS and post.params["thread_ts"] == root
         assert delete.at < post.at and delete.params["ts"] == h.slack.calls_to("chat.update")[0].params["ts"]
         (row,) = [m for m in await h.messages() if m.sender == "fallback"]
         assert row.slack_ts not in (None, delete.params["ts"])
@@ -225,7 +225,7 @@ async def test_a_streamed_reply_longer_than_one_message_ends_as_several_complete
         await h.settle(timeout=20)
         assert len(streamed_text(h.slack, "C0GENERAL")) <= 3900  # the stream never outgrew one message
         (rewrite,) = h.slack.calls_to("chat.update")
-        parts = [rewrite.params["text"], *h.slack.posted_texts("C0GENERAL")]
+        parts = [rewrite.text, *h.slack.posted_texts("C0GENERAL")]
         assert all(len(part) <= 3900 for part in parts) and len(parts) >= 3
         assert " ".join(parts).split() == long_reply.split()
         assert [m.content for m in await h.messages() if m.sender == "bot"] == [long_reply]

@@ -85,6 +85,7 @@ class OpenAIStandIn:
         self.image_bytes = TINY_PNG
         self.image_content_type = "image/png"
         self.image_usage: dict[str, Any] | None = None  # GPT-image-style `usage` added to image responses
+        self.image_latency = 0.0  # seconds before an image answer (a slow generation)
         self.stream_chunk_delay = 0.0
         self.requests: list[LLMRequest] = []
         self._runner: web.AppRunner | None = None
@@ -209,6 +210,8 @@ class OpenAIStandIn:
         body = await self._record(request)
         if self.image_faults:
             return await self._fault_response(self.image_faults.pop(0))
+        if self.image_latency:
+            await asyncio.sleep(self.image_latency)
         if self.latency:
             await asyncio.sleep(self.latency)
         item: dict[str, Any] = {"revised_prompt": "revised: " + str(body.get("prompt", ""))[:200]}

@@ -28,6 +28,11 @@ class SlackCall:
     at: float = field(default_factory=time.monotonic)
     ok: bool = True  # False when the stand-in answered with an error (an injected fault)
 
+    @property
+    def text(self) -> str:
+        """What the message shows: `markdown_text` (standard Markdown) or `text` (mrkdwn)."""
+        return str(self.params.get("markdown_text") or self.params.get("text") or "")
+
 
 @dataclass
 class Fault:
@@ -69,7 +74,7 @@ class SlackStandIn:
     def posted_texts(self, channel: str | None = None) -> list[str]:
         """Texts of chat.postMessage calls (including ones the stand-in failed on purpose)."""
         return [
-            call.params.get("text", "")
+            call.text
             for call in self.calls_to("chat.postMessage")
             if channel is None or call.params.get("channel") == channel
         ]
@@ -193,6 +198,10 @@ class SlackStandIn:
             return web.json_response({"ok": False, "error": self.channel_errors[channel]})
         if method in self.responders:
             return web.json_response(self.responders[method](params))
+        refusal = _markdown_text_refusal(method, params)
+        if refusal:
+            call.ok = False
+            return web.json_response({"ok": False, "error": refusal})
         return web.json_response(self._default(method, params, request))
 
     def _default(self, method: str, params: dict[str, Any], request: web.Request) -> dict[str, Any]:
@@ -235,7 +244,7 @@ class SlackStandIn:
             return {
                 "ok": True,
                 "files": [
-                    {"id": f["id"], "title": f.get("title", ""), "permalink": f"https://slack.example/files/{f['id']}"}
+                    {"id": f["id"], "title": f.get("title", "")}  # as Slack does: no permalink (that is files.info)
                     for f in files
                 ],
             }
@@ -268,3 +277,22 @@ class SlackStandIn:
         self.uploads[file_id] = data
         self.calls.append(SlackCall("upload", {"file_id": file_id, "bytes": len(data)}))
         return web.Response(text=f"OK - {len(data)}")
+
+
+_MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update", "chat.startStream"})
+
+
+def _markdown_text_refusal(method: str, params: dict[str, Any]) -> str | None:
+    """Slack's rules for message text: markdown_text alone and at most 12,000 characters; text at most 40,000;
+    a message needs one of them (blocks aside)."""
+    markdown = params.get("markdown_text")
+    if markdown is not None and (params.get("text") or params.get("blocks")):
+        return "invalid_arguments"  # markdown_text cannot be combined with text or blocks
+    if markdown is not None and len(str(markdown)) > 12_000:
+        return "msg_too_long"
+    if len(str(params.get("text") or "")) > 40_000:
+        return "msg_too_long"
+    has_text = markdown or params.get("text") or params.get("blocks")
+    if method in _MESSAGE_METHODS and method != "chat.startStream" and not has_text:
+        return "no_text"
+    return None

@@ -1,0 +1,98 @@
+"""Files that survive Docker: pictures are kept under the data directory, never in the (read-only) config folder;
+and `lukas image --now` says what it is doing as it goes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import load_settings, resolve_data_dir
+from tests.helpers import clean_env
+from tests.images.conftest import CHANNEL, write_config
+from tests.standins.openai_api import TINY_PNG, OpenAIStandIn
+from tests.standins.slack_api import SlackStandIn
+
+
+def test_data_dir_resolution() -> None:
+    assert resolve_data_dir(env={"LUKAS_DATA_DIR": "/srv/lukas"}, database_url="sqlite:///x/l.db") == Path("/srv/lukas")
+    assert resolve_data_dir(env={}, database_url="sqlite+aiosqlite:////var/lib/lukas/lukas.db") == Path(
+        "/var/lib/lukas"
+    )
+    assert resolve_data_dir(env={}, database_url="sqlite:///./data/lukas.db") == Path("data")
+    assert resolve_data_dir(env={}, database_url="postgresql://u:p@db:5432/lukas") == Path("data")
+    assert resolve_data_dir(env={}, database_url="sqlite:///:memory:") == Path("data")
+    assert resolve_data_dir(env={}, database_url=None) == Path("data")
+    settings = load_settings(env={"DATABASE_URL": "sqlite:////data/lukas.db", "LUKAS_CONFIG": "/config/config.yml"})
+    assert settings.data_dir == Path("/data")  # not /config
+
+
+def _read_only_mounts_work() -> bool:
+    if not shutil.which("unshare") or os.geteuid() != 0:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp && ! touch /tmp/.x"],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+def _command(config_dir: Path) -> list[str]:
+    """`lukas image --now` with the config folder really mounted read-only (as `:ro` in Docker), or, for a user
+    who is not root, the folder made read-only by its permissions."""
+    lukas = f"{shlex.quote(sys.executable)} -m bot image --now"
+    if _read_only_mounts_work():
+        folder = shlex.quote(str(config_dir))
+        script = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && exec {lukas}"
+        return ["unshare", "-m", "sh", "-c", script]
+    if os.geteuid() == 0:
+        pytest.skip("running as root without mount namespaces: cannot make a folder read-only")
+    config_dir.chmod(0o555)
+    return shlex.split(lukas)
+
+
+async def test_image_job_with_a_read_only_config_folder_keeps_pictures_in_the_data_dir(tmp_path: Path) -> None:
+    config_dir, data_dir = tmp_path / "config", tmp_path / "data"
+    config_dir.mkdir()
+    data_dir.mkdir()
+    config = write_config(config_dir)
+    before = sorted(p.name for p in config_dir.iterdir())
+    async with OpenAIStandIn() as image_api, SlackStandIn() as slack_api:
+        image_api.image_latency = 1.0
+        slack_api.channel_errors[CHANNEL] = "not_in_channel"  # the upload fails: the paid picture must be kept
+        env = clean_env(
+            OPENAI_BASE_URL=image_api.base_url,
+            OPENAI_API_KEY="sk-test",
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_API_URL=slack_api.api_url,
+            DATABASE_URL=f"sqlite:///{data_dir / 'lukas.db'}",
+            LUKAS_CONFIG=str(config),
+        )
+        process = await asyncio.create_subprocess_exec(
+            *_command(config_dir), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        assert process.stdout is not None
+        seen: list[str] = []
+        while not any(line.startswith("generating…") for line in seen):
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+            assert line, f"no 'generating…' line; got {seen}"
+            seen.append(line.decode().rstrip("\n"))
+        assert process.returncode is None  # printed while the picture is still being made
+        assert any(line.startswith("theme:") for line in seen) and any(line.startswith("prompt:") for line in seen)
+        rest, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        out = "\n".join(seen) + "\n" + rest.decode()
+        config_dir.chmod(0o755)
+
+    assert "generated in 1 attempt(s); cost $0.042" in out and "uploading to 1 channel(s)…" in out, out
+    assert "Read-only file system" not in err.decode() and "Permission denied" not in err.decode(), err.decode()
+    kept = sorted((data_dir / "images").glob("*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == TINY_PNG
+    assert f"kept at:   {kept[0]}" in out
+    assert sorted(p.name for p in config_dir.iterdir()) == before  # nothing written next to config.yml
