@@ -211,3 +211,24 @@ async def test_forgetting_a_person_deletes_the_summaries_that_held_their_words(
         assert all("Fernando" not in m["content"] for m in answers(h)[-1]["messages"])
         again = await summary_row(h)
         assert again is None or "Fernando" not in again.text
+
+
+async def test_a_message_deleted_in_slack_takes_the_summary_with_it(tmp_path: Path, database_url: str) -> None:
+    from tests.fidelity.test_edits_and_deletions import deleted
+
+    llm = scripted_llm()
+    async with llm, lukas(tmp_path, database_url, llm) as h:
+        first_ts = "1790000000.000100"
+        await h.send(message_event(text=FACT, ts=first_ts))
+        await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 1)
+        await h.settle()
+        await converse(h, [f"note {i}" for i in range(2, 15)])
+        assert (row := await summary_row(h)) is not None and "Fernando" in row.text
+        await h.send(deleted(channel="D0DM", ts=first_ts))
+        await h.settle()
+        async with h.lukas.services.sessions() as session:
+            erased = await session.scalar(select(Message).where(Message.slack_ts == first_ts))
+            assert erased is not None and erased.erased_at is not None and erased.content == ""
+        assert await summary_row(h) is None
+        await converse(h, ["what do you remember?"])
+        assert all("Fernando" not in m["content"] for m in answers(h)[-1]["messages"])
