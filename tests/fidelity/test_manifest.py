@@ -28,6 +28,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "chat.stopStream": "chat:write",
     "users.info": "users:read",
     "conversations.open": "im:write",
+    "conversations.replies": "channels:history",  # threads Lukas is called into (groups:history for private ones)
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
     "files.info": "files:read",
