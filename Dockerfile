@@ -8,27 +8,40 @@
 # HTTP mode instead of Socket Mode: pass SLACK_SIGNING_SECRET instead of SLACK_APP_TOKEN and publish the port
 # (-p 3000:3000). Your own config: -v "$PWD/config:/app/config:ro" -e LUKAS_CONFIG=/app/config/config.yml.
 # With PostgreSQL: docker compose up (docker-compose.yml). See docs/quickstart.md.
+FROM python:3.12-slim AS build
+
+# Provider SDKs: the ones the image's config.yml chat chain needs are added by themselves (`lukas config extras`);
+# LUKAS_EXTRAS adds more, e.g. for a config mounted at run time: --build-arg LUKAS_EXTRAS="mistral ollama".
+ARG LUKAS_EXTRAS=""
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/lukas \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1
+RUN pip install --no-cache-dir 'uv>=0.13,<1'
+WORKDIR /src
+
+# The locked dependencies first (a layer rebuilt only when the lock changes), then Lukas himself, installed
+# like any user would (not editable: with his migrations and the offline tiktoken files) into /opt/lukas.
+COPY pyproject.toml uv.lock ./
+RUN uv sync --frozen --no-install-project $(for e in $LUKAS_EXTRAS; do printf -- '--extra %s ' "$e"; done)
+COPY setup.py README.md config.yml ./
+COPY bot ./bot
+COPY migrations ./migrations
+RUN uv sync --frozen --no-editable $(for e in $LUKAS_EXTRAS; do printf -- '--extra %s ' "$e"; done) \
+    && extras="$(/opt/lukas/bin/lukas config extras config.yml) $LUKAS_EXTRAS" \
+    && uv sync --frozen --no-editable $(for e in $extras; do printf -- '--extra %s ' "$e"; done)
+
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PATH=/opt/lukas/bin:$PATH
 
 WORKDIR /app
-
-# The package (with its migrations and the offline tiktoken files), installed like any user would.
-# Provider SDKs (issue 18): the ones config.yml's chat chain needs are added by themselves (`lukas config extras`);
-# LUKAS_EXTRAS adds more, e.g. for a config mounted at run time: --build-arg LUKAS_EXTRAS="mistral ollama".
-ARG LUKAS_EXTRAS=""
-COPY pyproject.toml setup.py README.md ./
-COPY bot ./bot
-COPY migrations ./migrations
+COPY --from=build /opt/lukas /opt/lukas
 COPY config.yml ./config.yml
-RUN pip install --no-cache-dir . \
-    && extras="$(lukas config extras config.yml) $LUKAS_EXTRAS" \
-    && extras="$(echo $extras | tr ' ' ',')" \
-    && if [ -n "$extras" ]; then pip install --no-cache-dir ".[$extras]"; fi \
-    && rm -rf /app/bot /app/migrations /app/pyproject.toml /app/setup.py /app/README.md /app/build /app/*.egg-info
 
 # An unprivileged user owns only the data folder (SQLite database, images waiting for Slack).
 RUN groupadd --system --gid 10001 lukas \

@@ -55,10 +55,10 @@ class ContextFilter(logging.Filter):
 class PlainFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ids = []
-        if getattr(record, "event_id", None):
-            ids.append(f"event={record.event_id}")
-        if getattr(record, "conversation_id", None):
-            ids.append(f"conversation={record.conversation_id}")
+        if event_id := getattr(record, "event_id", None):
+            ids.append(f"event={event_id}")
+        if conversation_id := getattr(record, "conversation_id", None):
+            ids.append(f"conversation={conversation_id}")
         record.ids = (" [" + " ".join(ids) + "]") if ids else ""
         return super().format(record)
 

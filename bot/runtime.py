@@ -29,6 +29,7 @@ from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.contracts.live import ContractsHolder
 from bot.errors import DatabaseUnavailableError
+from bot.images.requests import PictureDesk
 from bot.llm.chain_logic import counting_model
 from bot.llm.gateway import ChatGateway
 from bot.llm.provider_probe import require_installed
@@ -36,7 +37,9 @@ from bot.logging_setup import configure_logging
 from bot.scheduling import DISABLED, ImageScheduler
 from bot.settings import Settings
 from bot.slack.alerts import AdminAlerter
+from bot.slack.channel_check import ChannelMembershipCheck
 from bot.slack.client import build_web_client
+from bot.slack.home_tab import HomeTab
 from bot.slack.platform import SlackPlatform
 from bot.slack.replies import UserNames
 from bot.slack.server import build_health_app, build_web_app, start_http
@@ -146,6 +149,26 @@ class Lukas:
         self.admin = AdminCommands(
             services=services, watcher=self.watcher, scheduler=self.images, health=self.health, version=bot.__version__
         )
+        self.pictures = PictureDesk(
+            config=config,
+            sessions=services.sessions,
+            slack=services.slack,
+            image_client=self.images.job.image_client,
+            check_prompt=self.images.job.check_prompt,
+        )
+        services.chat.pictures = self.pictures.accept
+        self.admin.pictures = self.pictures
+        self.home = HomeTab(
+            client=services.slack,
+            config=config,
+            sessions=services.sessions,
+            chain=lambda: tuple(spec.key for spec in services.gateway.chain()),
+            breakers=services.gateway.breaker_states,
+            next_picture=self.images.next_run,
+        )
+        self.images.job.on_picture = self.home.refresh_all
+        self.channel_check = ChannelMembershipCheck(client=services.slack, config=config, alert=services.alerter.alert)
+        config.on_change(self.channel_check.on_change)
         self.bolt = self._build_bolt()
         self._http: web.AppRunner | None = None
         self._socket_handler: Any = None
@@ -162,7 +185,7 @@ class Lukas:
         )
         from bot.slack.listeners import register_listeners
 
-        register_listeners(app, self.services.chat, admin=self.admin)
+        register_listeners(app, self.services.chat, admin=self.admin, home=self.home)
         return app
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
@@ -201,6 +224,7 @@ class Lukas:
             self.services.slack.session = aiohttp.ClientSession()
         self._background.append(asyncio.create_task(self.services.chat.run_sweeper(), name="chat-sweeper"))
         self.images.start()
+        self.channel_check.start()
         self._install_retention()
         self._background.append(asyncio.create_task(self.watcher.run(), name="config-watcher"))
         self._background.append(asyncio.create_task(self.metrics.run(), name="metrics-snapshots"))
@@ -265,6 +289,9 @@ class Lukas:
             await self._http.shutdown()
         await self.services.chat.drain(drain_seconds)
         await self.services.chat.memory.drain(drain_seconds)  # summaries being written (a cut one is redone later)
+        await self.pictures.drain(drain_seconds)
+        await self.home.drain()
+        await self.channel_check.stop()
         await self.services.gateway.aclose()
         self.images.stop()
         await self.admin.close()

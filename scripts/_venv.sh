@@ -1,74 +1,60 @@
 # shellcheck shell=bash
-# Shared by scripts/run, scripts/test and .ci/run (sourced, not run): make sure a virtualenv with Lukas
-# installed exists, and activate it.
+# Shared by scripts/run, scripts/test and .ci/run (sourced, not run): make the virtualenv match uv.lock, with
+# Lukas installed in it, and activate it. uv does the work; when it is not on PATH it is installed from PyPI
+# into ~/.cache/lukas-the-bear/uv (once per machine).
 #
 #   LUKAS_VENV   where the virtualenv lives (default: .venv in the repository)
-#   PYTHON       the Python to build it with (default: the first of python3, python3.13, python3.12,
-#                python3.11 that is 3.11 or newer)
-#
-# The package is (re)installed only when pyproject.toml changed since the last install, so reruns are fast.
+#   PYTHON       the Python to build it with (default: uv picks a Python 3.11+ from PATH; it never downloads one)
 
 LUKAS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LUKAS_VENV="${LUKAS_VENV:-$LUKAS_ROOT/.venv}"
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+export UV_PROJECT_ENVIRONMENT="$LUKAS_VENV" UV_PYTHON_DOWNLOADS=never
+# The machine's certificate store, so a company proxy's CA (installed there) is trusted as pip trusts it.
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}"
 
 _lukas_say() { printf '%s\n' "$*" >&2; }
 
-_lukas_python_ok() {
-    "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1
-}
-
-_lukas_find_python() {
-    local candidate
-    if [[ -n "${PYTHON:-}" ]]; then
-        if _lukas_python_ok "$PYTHON"; then
-            printf '%s\n' "$PYTHON"
-            return 0
-        fi
-        _lukas_say "PYTHON=$PYTHON is not Python 3.11 or newer (or does not run)."
-        return 1
+# Prints the uv to use, installing it first if needed.
+_lukas_uv() {
+    local home="${XDG_CACHE_HOME:-$HOME/.cache}/lukas-the-bear/uv" python="${PYTHON:-python3}"
+    if command -v uv >/dev/null 2>&1; then
+        command -v uv
+        return 0
     fi
-    for candidate in python3 python3.13 python3.12 python3.11; do
-        if command -v "$candidate" >/dev/null 2>&1 && _lukas_python_ok "$candidate"; then
-            printf '%s\n' "$candidate"
-            return 0
+    if [[ ! -x "$home/bin/uv" ]]; then
+        _lukas_say "Installing uv (the installer Lukas's scripts use) from PyPI into $home ..."
+        rm -rf "$home"
+        if ! { "$python" -m venv "$home" && "$home/bin/python" -m pip install -q --disable-pip-version-check \
+            'uv>=0.9,<1'; }; then
+            _lukas_say "Could not install uv with $python. Install it yourself ('pip install uv', see"
+            _lukas_say "https://docs.astral.sh/uv/), or on Debian/Ubuntu first: apt-get install python3-venv"
+            rm -rf "$home"
+            return 1
         fi
-    done
-    _lukas_say "Lukas needs Python 3.11 or newer, and none was found."
-    _lukas_say "Found: $(python3 --version 2>&1 || echo 'no python3 at all')."
-    _lukas_say "Install Python 3.11+ (e.g. 'apt-get install python3.11 python3.11-venv'), or point PYTHON at one:"
-    _lukas_say "    PYTHON=/path/to/python3.12 $0"
-    return 1
+    fi
+    printf '%s\n' "$home/bin/uv"
 }
 
-# lukas_venv [dev]: create/refresh the virtualenv and activate it. "dev" adds the test tools.
+# lukas_venv [EXTRA ...]: install Lukas and the locked dependencies, plus each named extra of pyproject.toml
+# (dev: the test tools; e.g. `lukas_venv dev`). Packages from other extras already installed are kept.
 lukas_venv() {
-    local extras="${1:-}"
-    local python stamp want have spec
-    if [[ ! -x "$LUKAS_VENV/bin/python" ]] || ! _lukas_python_ok "$LUKAS_VENV/bin/python"; then
-        python="$(_lukas_find_python)" || exit 1
-        _lukas_say "Creating a virtualenv in $LUKAS_VENV with $("$python" --version 2>&1) ..."
-        rm -rf "$LUKAS_VENV"
-        if ! "$python" -m venv "$LUKAS_VENV"; then
-            _lukas_say "Could not create the virtualenv. On Debian/Ubuntu: apt-get install python3-venv"
+    local uv extra args=(--frozen --inexact)
+    uv="$(_lukas_uv)" || exit 1
+    for extra in "$@"; do args+=(--extra "$extra"); done
+    [[ -n "${PYTHON:-}" ]] && args+=(--python "$PYTHON")
+    if ! "$uv" lock --project "$LUKAS_ROOT" --check --offline --quiet >/dev/null 2>&1; then
+        if [[ -n "${CI:-}" ]]; then
+            _lukas_say "uv.lock does not match pyproject.toml: run 'uv lock' and commit uv.lock (see CONTRIBUTING.md)."
             exit 1
         fi
+        _lukas_say "pyproject.toml changed since uv.lock was written: updating uv.lock (commit it with your change) ..."
+        "$uv" lock --project "$LUKAS_ROOT" || exit 1
     fi
-    stamp="$LUKAS_VENV/.lukas-installed"
-    want="$(cd "$LUKAS_ROOT" && "$LUKAS_VENV/bin/python" -c \
-        'import hashlib, sys; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')"
-    have="$(cat "$stamp" 2>/dev/null || true)"
-    # A dev install also serves scripts/run; a plain install does not serve scripts/test.
-    if [[ "$have" != "$want dev" && "$have" != "$want $extras" ]]; then
-        spec="."
-        [[ "$extras" == "dev" ]] && spec=".[dev]"
-        _lukas_say "Installing Lukas${extras:+ with the $extras tools} into $LUKAS_VENV (pyproject.toml changed) ..."
-        rm -f "$stamp"
-        if ! (cd "$LUKAS_ROOT" && "$LUKAS_VENV/bin/python" -m pip install -q -e "$spec"); then
-            _lukas_say "Installing the package failed (see pip's messages above)."
-            exit 1
-        fi
-        printf '%s %s\n' "$want" "$extras" >"$stamp"
+    [[ -x "$LUKAS_VENV/bin/python" ]] || _lukas_say "Setting up $LUKAS_VENV from uv.lock${*:+ (extras: $*)} ..."
+    if ! "$uv" sync --project "$LUKAS_ROOT" "${args[@]}"; then
+        _lukas_say "Setting up $LUKAS_VENV failed (see uv's messages above). Lukas needs Python 3.11 or newer:"
+        _lukas_say "install one (e.g. apt-get install python3.12) or point PYTHON at it: PYTHON=/path/to/python3.12 $0"
+        exit 1
     fi
     # shellcheck disable=SC1091
     source "$LUKAS_VENV/bin/activate"

@@ -12,8 +12,9 @@ RELOAD = "reload"
 IMAGE_NOW = "image now"
 FORGET = "forget"
 FORGET_CONFIRM = "forget confirm"
-COMMANDS = (HELP, STATUS, USAGE, RELOAD, IMAGE_NOW, FORGET)
-OPEN_TO_EVERYONE = frozenset({HELP, FORGET, FORGET_CONFIRM})
+DRAW = "draw"
+COMMANDS = (HELP, STATUS, USAGE, RELOAD, IMAGE_NOW, FORGET, DRAW)
+OPEN_TO_EVERYONE = frozenset({HELP, FORGET, FORGET_CONFIRM, DRAW})
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
@@ -25,6 +26,7 @@ DENIED = "Sorry, only my keepers can use that one 🐻 (`/lukas help` is open to
 class Command:
     name: str
     days: int | None = None  # usage only
+    idea: str | None = None  # draw only ("" = anything)
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,10 @@ def help_text(*, is_admin: bool) -> str:
         "• `/lukas reload` — re-read config.yml now (valid edits also apply by themselves within seconds)",
         "• `/lukas image now` — make and post a picture right away (budget and checks apply)",
         "• `/lukas forget` — erase what I stored of your own messages (asks you to confirm first)",
+        "• `/lukas draw <idea>` — I draw a picture of myself for you, e.g. `/lukas draw yourself at the beach`",
     ]
     if not is_admin:
-        lines.append("_All but `help` and `forget` are for the admins listed in config.yml._")
+        lines.append("_All but `help`, `forget` and `draw` are for the admins listed in config.yml._")
     return "\n".join(lines)
 
 
@@ -70,6 +73,8 @@ def parse_command(text: str | None) -> Command | ParseError:
     if not words:
         return Command(HELP)
     head, rest = words[0], words[1:]
+    if head == DRAW:
+        return Command(DRAW, idea=(text or "").strip()[len(DRAW) :].strip())
     if head in (HELP, "-h", "--help", "?"):
         return Command(HELP)
     if head == USAGE:
@@ -89,7 +94,7 @@ def parse_command(text: str | None) -> Command | ParseError:
         if rest:
             return ParseError(f"`{head}` takes no arguments; try `/lukas {head}`")
         return Command(head)
-    known = [HELP, STATUS, USAGE, RELOAD, "image", FORGET]
+    known = [HELP, STATUS, USAGE, RELOAD, "image", FORGET, DRAW]
     close = difflib.get_close_matches(head, known, n=1, cutoff=0.6)
     hint = f" Did you mean `/lukas {'image now' if close[0] == 'image' else close[0]}`?" if close else ""
     return ParseError(

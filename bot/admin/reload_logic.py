@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel
 
-APPLIED = "applied"
-UNCHANGED = "unchanged"
-REFUSED = "refused"
+APPLIED: Final = "applied"
+UNCHANGED: Final = "unchanged"
+REFUSED: Final = "refused"
 Status = Literal["applied", "unchanged", "refused"]
 
 # Settings read only when Lukas starts: an edit is kept, but needs a restart to matter.

@@ -50,6 +50,7 @@ class AdminCommands:
         self._health = health
         self._version = version
         self._tasks: set[asyncio.Task[None]] = set()
+        self.pictures: Any = None  # bot.images.requests.PictureDesk, for `/lukas draw`
 
     # ----- background work
     def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:

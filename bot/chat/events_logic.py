@@ -112,7 +112,7 @@ def classify_event(
     if bot_user_id and user == bot_user_id:
         return Ignored("own message")
     missing = [name for name, value in (("user", user), ("channel", channel), ("ts", ts)) if not isinstance(value, str)]
-    if missing:
+    if missing or not (isinstance(user, str) and isinstance(channel, str) and isinstance(ts, str)):
         return Ignored(f"missing fields: {', '.join(missing)}")
     if not _SLACK_TS.match(ts):
         return Ignored("malformed ts")
@@ -126,7 +126,7 @@ def classify_event(
         return Ignored("no text (empty or file-only message)")
     thread_ts = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
     is_dm = event.get("channel_type") == "im" or (event_type == "message" and channel.startswith("D"))
-    common = {
+    common: dict[str, Any] = {
         "team_id": team_id or "",
         "channel_id": channel,
         "user_id": user,

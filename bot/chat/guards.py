@@ -11,7 +11,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.chat.channels_logic import is_dm_channel, settings_for
 from bot.chat.limits_logic import ANSWER, MessageLimiter, budget_reached
+from bot.config.channels_schema import ChannelLimits
 from bot.config.live import LiveConfig
 from bot.images.slots_logic import month_window
 from bot.store import privacy_repo
@@ -59,25 +61,47 @@ class ChatGuards:
         self._clock = clock
         self.limiter = MessageLimiter()
         self.gate = InFlightGate(lambda: self._config.current.limits.max_in_flight)
+        self._channel_gates: dict[str, InFlightGate] = {}
         self._verdicts: dict[int, str] = {}
         self._spent: tuple[float, dt.datetime, float] | None = None  # (read at, month start, dollars)
         self._alerted_months: set[dt.datetime] = set()
 
     # ----- limits: decided when a message is accepted, in arrival order
-    def judge(self, *, message_id: int, user_id: str | None, conversation_id: int) -> str:
+    def judge(
+        self, *, message_id: int, user_id: str | None, conversation_id: int, channel: ChannelLimits | None = None
+    ) -> str:
+        """`channel`: the channel rule's limits (channels.<ID>.limits), which replace the global windows there."""
         config = self._config.current
+        per_person = channel.per_person if channel is not None and channel.per_person else config.limits.per_person
+        per_conversation = (
+            channel.per_conversation
+            if channel is not None and channel.per_conversation
+            else config.limits.per_conversation
+        )
         verdict = self.limiter.check(
             user_id=user_id,
             conversation_id=conversation_id,
             is_admin=bool(user_id and user_id in config.admins),
-            per_person=config.limits.per_person,
-            per_conversation=config.limits.per_conversation,
+            per_person=per_person,
+            per_conversation=per_conversation,
             now=self._clock(),
         )
         if verdict != ANSWER:
             log.warning("message %s from %s is over a limit (limits:): %s", message_id, user_id, verdict)
             self._verdicts[message_id] = verdict
         return verdict
+
+    def channel_gate(self, channel_id: str) -> InFlightGate:
+        """Answers at once in one channel: channels.<ID>.limits.max_in_flight (unlimited there when unset)."""
+        gate = self._channel_gates.get(channel_id)
+        if gate is None:
+
+            def limit() -> int:
+                rule = settings_for(config=self._config.current, channel_id=channel_id, is_dm=is_dm_channel(channel_id))
+                return rule.limits.max_in_flight or 1_000_000
+
+            gate = self._channel_gates[channel_id] = InFlightGate(limit)
+        return gate
 
     def verdict_for(self, message_id: int) -> str:
         """The limit verdict for a message (ANSWER for ones not judged here, e.g. taken over by the sweeper)."""

@@ -43,3 +43,8 @@ def ledger_rows(
         }
         for call in calls
     ]
+
+
+def ledger_cost(rows: list[dict[str, object]]) -> float:
+    """What the rows cost in dollars; calls of unknown cost (no price) add nothing they can be sure of."""
+    return sum(float(cost) for row in rows if isinstance(cost := row.get("cost_usd"), int | float))

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -40,7 +41,7 @@ async def forget_user(run_db: RunDb, *, user_id: str, batch_size: int = 1000) ->
     erased, after = 0, 0
     while True:
         done, after = await run_db(
-            lambda s, a=after: privacy_repo.erase_user_batch(s, user_id, after_id=a, batch_size=batch_size)
+            partial(privacy_repo.erase_user_batch, user_id=user_id, after_id=after, batch_size=batch_size)
         )
         erased += done
         if not after:
@@ -58,7 +59,7 @@ async def erase_expired(
     erased, after, batches = 0, 0, 0
     while True:
         done, after = await run_db(
-            lambda s, a=after: privacy_repo.erase_older_batch(s, before=before, after_id=a, batch_size=batch_size)
+            partial(privacy_repo.erase_older_batch, before=before, after_id=after, batch_size=batch_size)
         )
         erased += done
         batches += 1

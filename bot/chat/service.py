@@ -22,12 +22,13 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
-from bot.chat import history_logic, memory_logic
+from bot.chat import channels_logic, history_logic, memory_logic
 from bot.chat.events_logic import DeletedMessage, EditedMessage, Ignored, IncomingMessage, classify_event
 from bot.chat.guards import ChatGuards
-from bot.chat.ledger_logic import ledger_rows
+from bot.chat.ledger_logic import ledger_cost, ledger_rows
 from bot.chat.limits_logic import ANSWER, SLOW_DOWN
 from bot.chat.memory_service import SummaryKeeper
+from bot.chat.pictures_logic import picture_idea
 from bot.chat.ports import ChatPlatform, ReplyTarget, ThinkingIndicator
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
 from bot.chat.reply_logic import has_words
@@ -38,12 +39,14 @@ from bot.llm.chain_logic import resolve_chain, worst_case_seconds
 from bot.llm.fallbacks import pick_line
 from bot.llm.gateway import ChatGateway, ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
-from bot.store import chat_repo, privacy_repo
+from bot.store import channel_repo, chat_repo, privacy_repo
 from bot.store.models import utcnow
 from bot.store.units import NORMAL, URGENT, UnitRunner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Takes a picture request (bot.images.requests.PictureDesk.accept): user_id, channel_id, ts, thread_ts, idea.
+PictureHandler = Callable[..., Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class ChatService:
         answer_db_retry_seconds: float = 60.0,
         stale_after: dt.timedelta | None = None,
         guards: ChatGuards | None = None,
+        pictures: PictureHandler | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -92,6 +96,8 @@ class ChatService:
         self._answer_db_retry = answer_db_retry_seconds
         self._stale_after = stale_after
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._side_tasks: set[asyncio.Task[None]] = set()  # channel notes
+        self.pictures = pictures
         self._prompting = PromptPreparer(config=config, contracts=contracts)
         self.guards = guards or ChatGuards(config=config)
         self.memory = SummaryKeeper(
@@ -139,6 +145,30 @@ class ChatService:
         if isinstance(decision, EditedMessage | DeletedMessage):
             return await self._apply_change(decision)
         incoming: IncomingMessage = decision
+        config = self._config.current
+        channel = channels_logic.settings_for(
+            config=config, channel_id=incoming.channel_id, is_dm=incoming.kind == "dm"
+        )
+        intake = channels_logic.decide_intake(
+            settings=channel,
+            mentioned=not incoming.only_if_lukas_in_thread,  # DMs always speak to Lukas
+            follow_up=incoming.only_if_lukas_in_thread,
+        )
+        if intake.action == channels_logic.IGNORE:
+            log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, intake.reason)
+            return intake.reason
+        if intake.action == channels_logic.NOTE:
+            return await self._note_once(incoming, channel.disabled_note)
+        idea = picture_idea(incoming.text, max_chars=config.pictures.max_idea_chars)
+        if idea is not None and self.pictures is not None and channel.pictures and not incoming.only_if_lukas_in_thread:
+            outcome = await self.pictures(
+                user_id=incoming.user_id,
+                channel_id=incoming.channel_id,
+                ts=incoming.ts,
+                thread_ts=incoming.reply_thread_ts,
+                idea=idea,
+            )
+            return f"picture request: {outcome}"
         token_count = self._prompting.count(incoming.text)
         result = await self._db(
             lambda s: chat_repo.accept_message(s, incoming, token_count=token_count),
@@ -151,7 +181,10 @@ class ChatService:
         conversation_id_var.set(result.conversation_id)
         log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
         self.guards.judge(
-            message_id=result.message_id, user_id=incoming.user_id, conversation_id=result.conversation_id
+            message_id=result.message_id,
+            user_id=incoming.user_id,
+            conversation_id=result.conversation_id,
+            channel=channel.limits,
         )
         self.schedule(result.message_id)
         return "accepted"
@@ -183,6 +216,31 @@ class ChatService:
         log.log(level, "a message in %s was edited in Slack: %s", change.channel_id, done.outcome)
         return f"edit: {done.outcome}"
 
+    async def _note_once(self, incoming: IncomingMessage, note: str) -> str:
+        """In a channel where Lukas is not enabled: his short note, once per thread (a unique key decides)."""
+        thread = incoming.reply_thread_ts  # None: a DM's main timeline (one note for all of it)
+        first = await self._db(
+            lambda s: channel_repo.claim_note(
+                s, team_id=incoming.team_id, channel_id=incoming.channel_id, thread_ts=incoming.conversation_thread_ts
+            ),
+            within=self._accept_db_retry,
+            priority=URGENT,
+        )
+        if not first:
+            return "channel not enabled; this thread already has the note"
+
+        async def post() -> None:
+            try:
+                await self._platform.post_reply(ReplyTarget(incoming.channel_id, thread), note)
+            except SlackDeliveryError as exc:
+                log.error("could not post the channel note in %s: %s", incoming.channel_id, exc)
+
+        task = asyncio.create_task(post(), name="channel-note")
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+        log.info("channel %s is not enabled for Lukas: posting the note (thread %s)", incoming.channel_id, thread)
+        return "channel not enabled; note posted"
+
     def schedule(self, message_id: int) -> None:
         if message_id in self._tasks:
             return
@@ -207,8 +265,9 @@ class ChatService:
 
     async def drain(self, timeout: float) -> None:
         """Wait for answers in progress (at shutdown); unfinished ones are picked up by the next sweep."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks.values()), timeout=timeout)
+        pending = [*self._tasks.values(), *self._side_tasks]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     # ----- answer: after the ack
     async def answer(self, message_id: int, *, stale_before: dt.datetime | None = None) -> None:
@@ -241,7 +300,8 @@ class ChatService:
                 claimed, platform=self._platform, prompting=self._prompting, config=self._config.current, db=self.run_db
             ):
                 claimed, people = await self._db(load, within=self._answer_db_retry)
-            await self._answer_claimed(claimed, people)
+            async with self.guards.channel_gate(claimed.conversation.channel_id):
+                await self._answer_claimed(claimed, people)
         except Exception:
             log.exception("answering message %s failed; it stays in the database for the next sweep", message_id)
 
@@ -274,8 +334,15 @@ class ChatService:
             )
         else:
             window = history_logic.select_window(messages=history, history_size=config.llm.history_size)
+        channel = channels_logic.settings_for(
+            config=config,
+            channel_id=conversation.channel_id,
+            is_dm=channels_logic.is_dm_channel(conversation.channel_id),
+        )
         prompt, new_counts = history_logic.build_prompt(
-            system_prompt=config.persona.system_prompt,
+            system_prompt=channels_logic.system_prompt_for(
+                base=config.persona.system_prompt, addendum=channel.persona_addendum
+            ),
             window=window,
             count=self._prompting.count,
             count_name=self._prompting.count_name,
@@ -303,11 +370,15 @@ class ChatService:
         else:
             status = self._thinking_status(claimed)
             try:
-                if config.streaming.enabled:
-                    answer, timestamps = await self._answer_streamed(claimed, prepared, mark_posting, people)
+                if channel.streaming:
+                    answer, timestamps = await self._answer_streamed(
+                        claimed, prepared, mark_posting, people, chain_names=channel.chain
+                    )
                 else:
                     answer = self._judge(
-                        await self._gateway.complete(prepared.messages, prompt_tokens=prepared.prompt_tokens),
+                        await self._gateway.complete(
+                            prepared.messages, prompt_tokens=prepared.prompt_tokens, chain_names=channel.chain
+                        ),
                         last_fallback=conversation.last_fallback,
                         people=people,
                     )
@@ -350,6 +421,8 @@ class ChatService:
         prepared: Prepared,
         mark_posting: Callable[[], Awaitable[None]],
         people: frozenset[str],
+        *,
+        chain_names: tuple[str, ...] | None = None,
     ) -> tuple[_Answer, list[str] | None]:
         """The reply grows on the platform as the model writes it; the final text (or a fallback line) replaces it."""
         conversation = claimed.conversation
@@ -364,7 +437,7 @@ class ChatService:
         )
         try:
             result = await self._gateway.complete(
-                prepared.messages, prompt_tokens=prepared.prompt_tokens, on_delta=writer.feed
+                prepared.messages, prompt_tokens=prepared.prompt_tokens, on_delta=writer.feed, chain_names=chain_names
             )
         finally:
             await writer.settle()
@@ -406,7 +479,7 @@ class ChatService:
         """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
-        self.guards.add_spending(sum(float(row.get("cost_usd") or 0.0) for row in calls))
+        self.guards.add_spending(ledger_cost(calls))
         delivered = timestamps is not None
         reply_tokens = self._prompting.count(answer.text) if delivered and answer.sender == "bot" else None
         await self._db(
@@ -469,7 +542,11 @@ class ChatService:
         """How long a claim lasts: longer than the slowest possible answer, so a live worker is never overtaken."""
         if self._stale_after is not None:
             return self._stale_after
-        return dt.timedelta(seconds=worst_case_seconds(resolve_chain(self._config.current)) + 120)
+        config = self._config.current
+        chains = [resolve_chain(config)] + [
+            resolve_chain(config, names=tuple(rule.chain)) for rule in config.channels.values() if rule.chain
+        ]
+        return dt.timedelta(seconds=max(worst_case_seconds(chain) for chain in chains) + 120)
 
     async def sweep_once(self) -> int:
         stale_before = utcnow() - self.stale_after()
@@ -479,7 +556,7 @@ class ChatService:
             if message_id not in self._tasks and self.guards.room_for(len(self._tasks)):
                 task = asyncio.create_task(self.answer(message_id, stale_before=stale_before))
                 self._tasks[message_id] = task
-                task.add_done_callback(lambda _t, key=message_id: self._tasks.pop(key, None))
+                task.add_done_callback(lambda _t, key=message_id: self._tasks.pop(key, None))  # type: ignore[misc]
                 started += 1
         if started:
             log.info("sweeper picked up %d unanswered message(s)", started)

@@ -61,6 +61,8 @@ def substitute_env(value: Any, *, env: Mapping[str, str], path: str = "") -> tup
 def _dotted(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a dict key that failed validation
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top)"
 
@@ -110,7 +112,8 @@ def format_validation_error(error: ValidationError) -> list[str]:
         else:
             message = item["msg"].removeprefix("Value error, ")
             given = item.get("input")
-            shown = f" (got {given!r})" if isinstance(given, str | int | float) and str(given) not in message else ""
+            repeated = str(given) in message or (isinstance(given, str) and where.endswith(f".{given}"))
+            shown = f" (got {given!r})" if isinstance(given, str | int | float) and not repeated else ""
             problems.append(f"{where}: {message}{shown}")
     return problems
 
@@ -170,6 +173,7 @@ def is_secret_name(name: str) -> bool:
 
 def summarize(config: LukasConfig) -> list[str]:
     """A short, secret-free summary for `lukas config check`."""
+    from bot.chat.channels_logic import summary_lines as channel_summary_lines  # chat imports config: not at the top
     images = config.images
     contracts = config.contracts
     return [
@@ -188,4 +192,5 @@ def summarize(config: LukasConfig) -> list[str]:
         + (" + file" if contracts.banned_terms_file else ""),
         f"admins: {len(config.admins)}; priced models: {', '.join(sorted(config.prices)) or 'none'}",
         *summary_lines(config),
+        *channel_summary_lines(config),
     ]

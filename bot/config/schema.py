@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from bot.config.channels_schema import ChannelRule, PicturesConfig, channel_key_problem
 from bot.config.contracts_schema import ContractsConfig
 from bot.config.guards_schema import LimitsConfig, RetentionConfig
 from bot.config.images_schema import ImagesConfig
@@ -154,6 +155,31 @@ def _defined_provider(name: str, info: ValidationInfo) -> str:
 ProviderName = Annotated[str, AfterValidator(valid_provider_name)]
 
 
+def _channel_key(key: str) -> str:
+    problem = channel_key_problem(key)
+    if problem is not None:
+        raise ValueError(problem)
+    return key
+
+
+def _rule_chain_defined(rule: ChannelRule, info: ValidationInfo) -> ChannelRule:
+    """A channel's `chain` names providers from providers: (the llm: block alone has no names to choose from)."""
+    providers = info.data.get("providers")
+    if rule.chain is None or providers is None:
+        return rule
+    if not providers:
+        raise ValueError("chain: needs named providers under providers: (with only the llm: block there is no choice)")
+    for name in rule.chain:
+        if name not in providers:
+            close = difflib.get_close_matches(name, list(providers), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"defined: {', '.join(providers)}"
+            raise ValueError(f"chain: {name!r} is not defined under providers: ({hint})")
+    return rule
+
+
+ChannelKey = Annotated[str, AfterValidator(_channel_key)]
+
+
 class LukasConfig(Strict):
     persona: PersonaConfig
     llm: LLMConfig = LLMConfig()
@@ -176,6 +202,9 @@ class LukasConfig(Strict):
     assistant: AssistantConfig = AssistantConfig()
     limits: LimitsConfig = LimitsConfig()
     retention: RetentionConfig = RetentionConfig()
+    # Declared after providers: (a channel's chain names them).
+    channels: dict[ChannelKey, Annotated[ChannelRule, AfterValidator(_rule_chain_defined)]] = {}
+    pictures: PicturesConfig = PicturesConfig()
     memory: MemoryConfig = MemoryConfig()
 
     @model_validator(mode="after")

@@ -106,7 +106,7 @@ class PromptLength(Contract):
             return Finding.violation(f"too long: {too_long}")
         short = trim_at_word(text, max_chars=self.max_chars)
         reason = f"shortened to {len(short)} characters ({too_long})"
-        if self.stage != CHAT_INPUT:
+        if self.stage != CHAT_INPUT or index is None:
             return Finding.fixed(short, reason)
         messages = list(value.messages)
         messages[index] = with_text(messages[index], short, candidate=value)

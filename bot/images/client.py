@@ -71,12 +71,12 @@ class ImageClient:
         self, *, model: str, prompt: str, size: str, quality: str, timeout: float | None = None
     ) -> RawImage:
         """One request (no retries here). Raises openai errors, or ImageGenerationError for unusable answers."""
-        response = await self._sdk().images.generate(
+        response = await self._sdk().images.generate(  # type: ignore[call-overload]  # size, quality: plain str
             model=model,
             prompt=prompt,
             n=1,
             size=size,
-            quality=quality,  # type: ignore[arg-type]
+            quality=quality,
             timeout=timeout if timeout is not None else self._timeout,
         )
         if isinstance(response, str | bytes):

@@ -90,6 +90,7 @@ class WeeklyImageJob:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self.on_picture: Callable[[GeneratedImage], Awaitable[object]] | None = None  # e.g. refresh the App Home
         self._delivery = ImageDelivery(
             config=config,
             sessions=sessions,
@@ -99,6 +100,10 @@ class WeeklyImageJob:
             now=self._now,
             data_dir=data_dir,
         )
+
+    @property
+    def image_client(self) -> ImageAPI:
+        return self._images
 
     # ----- public entry points
 
@@ -199,6 +204,11 @@ class WeeklyImageJob:
             log.exception("weekly image %s: failed unexpectedly", key)
             error = f"internal error: {type(exc).__name__}"
             row = await safe_change(self._sessions, row.id, now=self._now, status="failed", error=error) or row
+        if row.status == "succeeded" and self.on_picture is not None:
+            try:
+                await self.on_picture(row)
+            except Exception:
+                log.exception("weekly image %s: the after-picture hook failed", key)
         return row, True
 
     async def _produce(
@@ -212,7 +222,7 @@ class WeeklyImageJob:
             return await self._skip(row, "no channels configured (images.channels); nothing was bought")
 
         self._progress(f"theme:     {plan.theme or '-'}" + (f" (occasion: {plan.occasion})" if plan.occasion else ""))
-        check = await self._check_prompt(plan.prompt, config)
+        check = await self.check_prompt(plan.prompt, config)
         self._progress(f"prompt:    {check.prompt}")
         if not check.ok:
             log.warning("weekly image %s: %s: %s", key, check.status, check.reason)
@@ -323,7 +333,7 @@ class WeeklyImageJob:
                 log.warning("weekly image: caption writer failed (%s); using the template caption", type(exc).__name__)
         return template_caption(plan)
 
-    async def _check_prompt(self, prompt: str, config: LukasConfig) -> _PromptCheck:
+    async def check_prompt(self, prompt: str, config: LukasConfig) -> _PromptCheck:
         engine = None
         if self._contracts is not None:
             try:

@@ -46,6 +46,7 @@ async def post_image(
     title: str,
     alt_text: str,
     caption: str,
+    thread_ts: str | None = None,
 ) -> ChannelResult:
     """Upload `data` to `channel` with the caption as the file's message. Never raises."""
     try:
@@ -56,6 +57,7 @@ async def post_image(
             title=title,
             alt_txt=alt_text,
             **render(caption, into="initial_comment"),
+            thread_ts=thread_ts,
         )
     except SlackApiError as exc:
         error = slack_error(exc)

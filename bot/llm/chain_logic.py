@@ -42,7 +42,8 @@ class ProviderSpec:
         return f"{self.name}:{self.model}"
 
 
-def resolve_chain(config: LukasConfig) -> tuple[ProviderSpec, ...]:
+def resolve_chain(config: LukasConfig, *, names: tuple[str, ...] | None = None) -> tuple[ProviderSpec, ...]:
+    """The chain as ProviderSpecs; `names` (a channel's `chain:`) picks providers in that order, not chat_chain's."""
     llm = config.llm
     if not config.providers:
         return (
@@ -61,9 +62,8 @@ def resolve_chain(config: LukasConfig) -> tuple[ProviderSpec, ...]:
                 rate_limit=None,
             ),
         )
-    names = config.chat_chain or list(config.providers)
     specs = []
-    for name in names:
+    for name in names or config.chat_chain or list(config.providers):
         p = config.providers[name]
         retry = RetryPolicy.model_validate({**config.retry.chat.model_dump(), **p.retry.model_dump(exclude_none=True)})
         specs.append(

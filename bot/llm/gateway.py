@@ -70,7 +70,6 @@ class _Link:
     stopped: bool = False
 
 
-
 def _log_breaker_change(breaker: Breaker, old: str, new: str) -> None:
     if new == OPEN:
         log.error(
@@ -81,6 +80,7 @@ def _log_breaker_change(breaker: Breaker, old: str, new: str) -> None:
         )
     else:
         log.warning("circuit breaker %s: %s -> %s", breaker.name, old, new)
+
 
 class ChatGateway:
     def __init__(
@@ -102,14 +102,22 @@ class ChatGateway:
         self._breakers: dict[str, Breaker] = {}
         self._limiters: dict[str, SlidingWindowLimiter] = {}
         self._chain: tuple[LukasConfig | None, tuple[ProviderSpec, ...]] = (None, ())
+        self._named_chains: dict[tuple[str, ...], tuple[ProviderSpec, ...]] = {}
         self._unpriced_warned: set[str] = set()
 
     # ----- the chain for the config in force (resolved once per config)
-    def chain(self) -> tuple[ProviderSpec, ...]:
+    def chain(self, names: tuple[str, ...] | None = None) -> tuple[ProviderSpec, ...]:
+        """The chain in force; `names` (a channel's `chain:`) picks those providers, in that order."""
         config = self._config.current
         if self._chain[0] is not config:
             self._chain = (config, resolve_chain(config))
-        return self._chain[1]
+            self._named_chains = {}
+        if not names:
+            return self._chain[1]
+        named = self._named_chains.get(names)
+        if named is None:
+            named = self._named_chains[names] = resolve_chain(config, names=names)
+        return named
 
     # ----- breakers: one per name:model, so a new model starts with a fresh breaker
     def breaker(self, spec: ProviderSpec) -> Breaker:
@@ -155,14 +163,16 @@ class ChatGateway:
         *,
         prompt_tokens: int | None = None,
         on_delta: DeltaSink | None = None,
+        chain_names: tuple[str, ...] | None = None,
         max_tokens: int | None = None,
         prefer: str | None = None,
     ) -> ChatResult:
-        """Ask the chain; `prompt_tokens` (counted by the caller) feeds the window check and the token limits.
-        `max_tokens` caps this reply (default llm.max_tokens); `prefer` names a provider to try first (summaries)."""
+        """Ask the chain (or the providers `chain_names` picks, e.g. a channel's); `prompt_tokens` (counted by the
+        caller) feeds the window check and the token limits. `max_tokens` caps this reply (default llm.max_tokens);
+        `prefer` names a provider to try first (summaries)."""
         llm = self._config.current.llm
         reply_tokens = max_tokens or llm.max_tokens
-        chain = self.chain()
+        chain = self.chain(chain_names)
         if prefer is not None:
             chain = tuple(sorted(chain, key=lambda spec: spec.name != prefer))
         started = time.monotonic()
@@ -253,10 +263,10 @@ class ChatGateway:
                     log.debug("rate limit of %s: waiting %.2fs", spec.name, delay)
                     await self._limit_sleep(delay)
             attempts += 1
-            sampling = {"temperature": llm.temperature, "max_tokens": reply_tokens or llm.max_tokens}
+            sampling: dict[str, Any] = {"temperature": llm.temperature, "max_tokens": reply_tokens or llm.max_tokens}
             async with asyncio.timeout(spec.timeout_seconds + 5):
                 if on_delta is None:
-                    return await client.acompletion(model=spec.model, messages=messages, **sampling)
+                    return await client.acompletion(model=spec.model, messages=messages, **sampling)  # type: ignore[arg-type]
                 return await read_stream(client, spec.model, messages, sampling, on_delta, reading)
 
         def retryable(error: BaseException) -> bool:
@@ -273,7 +283,7 @@ class ChatGateway:
             # The breaker counts whole requests (retries included), not attempts: under concurrency, fast 5xx
             # answers arrive before slow successes, and per-attempt counting opened it during a 15 % error rate.
             async with breaker.guard():
-                response = await retrying(attempt)
+                response: Any = await retrying(attempt)
         except BreakerOpen as error:
             cause = error.tripped_by  # this very failure opened it: log and store the real cause
             failure: tuple[str, BaseException | None] = (

@@ -35,7 +35,11 @@ async def read_stream(
 ) -> None:
     """Read a streamed reply into `reading`, handing each piece of text to `on_delta`."""
     llm_stream = await client.acompletion(
-        model=model, messages=messages, stream=True, stream_options={"include_usage": True}, **sampling
+        model=model,
+        messages=messages,  # type: ignore[arg-type]  # any-llm asks for a list of a wider (invariant) type
+        stream=True,
+        stream_options={"include_usage": True},
+        **sampling,
     )
     try:
         async for chunk in llm_stream:  # type: ignore[union-attr]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SORRY = "Oops, my paws slipped while doing that 🐻 The details are in my logs."
+NOT_DRAWING_HERE = "My crayons stay in the box in this channel 🐻 Try me in a DM or another channel!"
 WORKING_ON_IMAGE = "On it! Painting a fresh picture of myself now 🎨 I'll tell you here when it's posted."
 
 
@@ -36,6 +37,9 @@ def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
             return
         if parsed.name == logic.HELP:
             await ack(**render(logic.help_text(is_admin=user_id in admins), into="text"), response_type="ephemeral")
+            return
+        if parsed.name == logic.DRAW:
+            await _draw(ack, admin, command, parsed.idea or "")
             return
         log.info("/lukas %s by %s%s", parsed.name, "admin " if user_id in admins else "", user_id)
         work: Callable[[], Awaitable[str]]
@@ -61,6 +65,32 @@ def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
             await ack()
         reply = _replier(respond, client, channel=command.get("channel_id"), user=user_id)
         admin.spawn(_answer(parsed.name, work, reply), name=f"/lukas {parsed.name}")
+
+
+async def _draw(ack: Any, admin: AdminCommands, command: dict[str, Any], idea: str) -> None:
+    """`/lukas draw <idea>`: claimed before the ack (quota, budget, request key), drawn after it."""
+    from bot.chat.channels_logic import is_dm_channel, settings_for
+
+    desk = getattr(admin, "pictures", None)
+    config = admin.config.current
+    channel_id, user_id = command.get("channel_id") or "", command.get("user_id") or ""
+    rule = settings_for(config=config, channel_id=channel_id, is_dm=is_dm_channel(channel_id))
+    if desk is None or not rule.enabled or not rule.pictures:
+        log.info("/lukas draw by %s in %s: pictures are off there (pictures: / channels:)", user_id, channel_id)
+        await ack(text=NOT_DRAWING_HERE, response_type="ephemeral")
+        return
+    trigger = command.get("trigger_id") or f"{user_id}:{idea}"
+    try:
+        outcome = await desk.draw_command(user_id=user_id, channel_id=channel_id, trigger=trigger, idea=idea)
+    except Exception:
+        log.exception("/lukas draw failed")
+        await ack(text=SORRY, response_type="ephemeral")
+        return
+    log.info("/lukas draw by %s in %s: %s", user_id, channel_id, outcome)
+    if outcome == "claimed":
+        await ack(text=config.pictures.working_line, response_type="ephemeral")
+    else:  # a resting line (quota or budget) is already on its way to the channel; a duplicate says nothing
+        await ack()
 
 
 def _replier(respond: Any, client: Any, *, channel: str | None, user: str | None) -> Callable[[str], Awaitable[None]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from markdown_to_mrkdwn import SlackMarkdownConverter
 
@@ -26,7 +27,7 @@ _UNBREAKABLE = re.compile(r"!?\[[^\]\n]*\]\([^)\s]*\)|<https?://[^>\s]*>|https?:
 _QUOTE_MARKERS = re.compile(r"^([ \t]*(?:&gt;[ \t]?)+)", re.MULTILINE)  # after escaping
 
 
-def render(markdown: str, *, into: str, allowed_user_ids: frozenset[str] = frozenset()) -> dict[str, str]:
+def render(markdown: str, *, into: str, allowed_user_ids: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The keyword argument(s) that make Slack show `markdown` as a person expects, and nothing it must not.
 
     `into` is the Web API argument: `markdown_text` (passed through; Slack renders it), or `text` /

@@ -13,11 +13,14 @@ from bot.slack.assistant import register_assistant_listeners
 if TYPE_CHECKING:
     from bot.admin.service import AdminCommands
     from bot.chat.service import ChatService
+    from bot.slack.home_tab import HomeTab
 
 log = logging.getLogger(__name__)
 
 
-def register_listeners(app: AsyncApp, chat: ChatService, *, admin: AdminCommands | None = None) -> None:
+def register_listeners(
+    app: AsyncApp, chat: ChatService, *, admin: AdminCommands | None = None, home: HomeTab | None = None
+) -> None:
     async def on_message_event(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         await chat.accept_event(
             event=event,
@@ -35,6 +38,10 @@ def register_listeners(app: AsyncApp, chat: ChatService, *, admin: AdminCommands
 
     app.event("app_mention")(on_message_event)
     app.event("message")(on_message_event)
+    if home is not None:
+        from bot.slack.home_tab import register_home_listener
+
+        register_home_listener(app, home)  # tab "home"; before the Messages-tab listener below
     register_assistant_listeners(app, chat.config)  # suggested prompts (AI-app surface); before the catch-all
 
     @app.error

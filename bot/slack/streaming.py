@@ -79,7 +79,7 @@ class SlackReplyStream:
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def _markdown(self, text: str) -> dict[str, str]:
+    def _markdown(self, text: str) -> dict[str, Any]:
         """The one rendering path (sanitised, as markdown_text), for every stream and update call."""
         return render(text, into=MARKDOWN_TEXT, allowed_user_ids=self._allowed)
 
@@ -120,7 +120,7 @@ class SlackReplyStream:
             return
         await self._mark_posting()
         self._last_flush = self._clock()
-        if self.mode == STREAM:
+        if self.mode == STREAM and self._thread_ts is not None:
             try:
                 if self._streamer is None:
                     self._streamer = await self._client.chat_stream(

@@ -72,7 +72,7 @@ def create_engine(url: str | None = None) -> AsyncEngine:
 
 def _create(url: str, **options: object) -> AsyncEngine:
     try:
-        return create_async_engine(url, **options)  # type: ignore[arg-type]
+        return create_async_engine(url, **options)
     except (SQLAlchemyError, ImportError) as exc:  # e.g. a sync-only or missing driver in the URL
         reason = str(exc).splitlines()[0]
         raise DatabaseUnavailableError(f"cannot use the database URL {redacted(url)}: {reason}") from None

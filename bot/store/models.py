@@ -145,8 +145,35 @@ class GeneratedImage(Base):
     slack_file_id: Mapped[str | None] = mapped_column(String(64), default=None)
     slack_permalink: Mapped[str | None] = mapped_column(Text, default=None)
     channel_id: Mapped[str | None] = mapped_column(Text, default=None)
+    # Pictures drawn on request (slot_key "request:..."): who asked, and the thread the picture goes to.
+    requested_by: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    thread_ts: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class PictureQuota(Base):
+    """Pictures on request per person and day (the day in images.schedule.timezone). The row of user_id '*' and
+    day 'YYYY-MM' is locked by every claim, so the quota and the monthly budget hold under concurrency."""
+
+    __tablename__ = "picture_quotas"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ChannelNote(Base):
+    """A thread in a channel where Lukas is not enabled that already got his short note (once per thread)."""
+
+    __tablename__ = "channel_notes"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "thread_ts", name="uq_channel_notes_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), default="")
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class LLMCall(Base):

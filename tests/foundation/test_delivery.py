@@ -34,7 +34,7 @@ def anchors(markdown: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/quickstart.md"])
+@pytest.mark.parametrize("doc", ["README.md", "docs/quickstart.md", "CONTRIBUTING.md"])
 def test_relative_links_and_anchors_resolve(doc: str) -> None:
     path = REPO_ROOT / doc
     text = path.read_text(encoding="utf-8")
@@ -119,11 +119,14 @@ def test_dockerfile_shape() -> None:
     user = re.findall(r"^USER (\S+)", DOCKERFILE, re.M)
     assert user and user[-1] not in ("root", "0")
     assert re.search(r"^EXPOSE 3000$", DOCKERFILE, re.M)
-    assert "pip install --no-cache-dir ." in DOCKERFILE
+    # Installed from the lock, not editable (the sources are not copied into the final image).
+    assert "uv sync --frozen --no-editable" in DOCKERFILE
+    assert re.search(r"^COPY pyproject\.toml uv\.lock ", DOCKERFILE, re.M)
+    assert re.search(r'^ARG LUKAS_EXTRAS=""$', DOCKERFILE, re.M)
     assert re.search(r'^CMD \["sh", "-c", "lukas db upgrade && exec lukas run"\]$', DOCKERFILE, re.M)
     ignored = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert ".venv" in ignored and "data" in ignored
-    for needed in ("pyproject.toml", "setup.py", "README.md", "bot", "migrations", "config.yml"):
+    for needed in ("pyproject.toml", "uv.lock", "setup.py", "README.md", "bot", "migrations", "config.yml"):
         assert needed not in ignored
 
 
@@ -175,3 +178,15 @@ def test_package_data_is_declared() -> None:
     assert any(entry.name.endswith(".py") and entry.name[0].isdigit() for entry in versions.iterdir())
     assert (resources.files("bot.migrations") / "script.py.mako").is_file()
     assert (resources.files("bot.tokens") / "tiktoken_files").is_dir()
+
+
+def test_tooling_installs_from_the_lock_and_checks_before_commits() -> None:
+    venv_script = (REPO_ROOT / "scripts" / "_venv.sh").read_text(encoding="utf-8")
+    assert "sync" in venv_script and "--frozen" in venv_script
+    assert "[[package]]" in (REPO_ROOT / "uv.lock").read_text(encoding="utf-8")
+    assert "mypy" in (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    hooks = yaml.safe_load((REPO_ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    entries = [hook["entry"] for repo in hooks["repos"] for hook in repo["hooks"]]
+    assert any(entry.endswith("ruff check --force-exclude") for entry in entries)
+    assert any(entry.endswith("ruff format --force-exclude") for entry in entries)
+    assert any(entry.endswith("lukas config check") for entry in entries)

@@ -1,0 +1,112 @@
+"""Claiming a picture request in one transaction: the request key, the person's daily quota and the image budget.
+
+Every claim first locks one row (picture_quotas '*', this month), so claims run one after another in the
+database: 20 requests at once from one person see each other's counts, and the quota and the budget hold exactly
+(SQLite: the first write takes the database's write lock; PostgreSQL: the row lock, held until commit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.images.request_logic import GLOBAL_LOCK_USER
+from bot.store.models import GeneratedImage, PictureQuota
+
+CLAIMED = "claimed"
+DUPLICATE = "duplicate"
+OVER_QUOTA = "over_quota"
+OVER_BUDGET = "over_budget"
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: str  # CLAIMED | DUPLICATE | OVER_QUOTA | OVER_BUDGET
+    row_id: int | None = None
+    reason: str = ""
+
+
+async def _ensure_quota_row(session: AsyncSession, *, user_id: str, day: str) -> None:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(PictureQuota).values(user_id=user_id, day=day, used=0).on_conflict_do_nothing()
+    )
+
+
+async def claim_request(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    key: str,
+    user_id: str,
+    quota: int,
+    day: str,
+    month: str,
+    month_start: dt.datetime,
+    month_end: dt.datetime,
+    price_usd: float,
+    budget_usd: float,
+    now: dt.datetime,
+    **values: Any,
+) -> Claim:
+    """Record the request as a GeneratedImage row: pending with the price reserved (CLAIMED), or skipped with the
+    reason (OVER_QUOTA / OVER_BUDGET, nothing reserved). DUPLICATE when the key was claimed before."""
+    async with sessions() as session, session.begin():
+        await _ensure_quota_row(session, user_id=GLOBAL_LOCK_USER, day=month)
+        await session.execute(
+            update(PictureQuota)
+            .where(PictureQuota.user_id == GLOBAL_LOCK_USER, PictureQuota.day == month)
+            .values(used=PictureQuota.used + 1)
+        )
+        if await session.scalar(select(GeneratedImage.id).where(GeneratedImage.slot_key == key)) is not None:
+            return Claim(DUPLICATE)
+        await _ensure_quota_row(session, user_id=user_id, day=day)
+        used = int(
+            await session.scalar(
+                select(PictureQuota.used).where(PictureQuota.user_id == user_id, PictureQuota.day == day)
+            )
+            or 0
+        )
+        spent = float(
+            await session.scalar(
+                select(func.coalesce(func.sum(GeneratedImage.cost_usd), 0.0)).where(
+                    GeneratedImage.created_at >= month_start, GeneratedImage.created_at < month_end
+                )
+            )
+            or 0.0
+        )
+        row = GeneratedImage(slot_key=key, requested_by=user_id, attempts=0, created_at=now, updated_at=now, **values)
+        if used >= quota:
+            outcome, reason = OVER_QUOTA, f"daily picture quota reached ({used} of {quota}); nothing was bought"
+        elif spent + price_usd > budget_usd + 1e-9:
+            outcome = OVER_BUDGET
+            reason = (
+                f"budget: ${spent:.3f} spent this month + ${price_usd:.3f} for this picture would exceed "
+                f"images.monthly_budget_usd (${budget_usd:.2f}); nothing was bought"
+            )
+        else:
+            outcome, reason = CLAIMED, ""
+            await session.execute(
+                update(PictureQuota)
+                .where(PictureQuota.user_id == user_id, PictureQuota.day == day)
+                .values(used=PictureQuota.used + 1)
+            )
+        row.status = "pending" if outcome == CLAIMED else "skipped"
+        row.cost_usd = price_usd if outcome == CLAIMED else 0.0
+        row.error = reason or None
+        session.add(row)
+        await session.flush()
+        return Claim(outcome, row.id, reason)
+
+
+async def used_today(sessions: async_sessionmaker[AsyncSession], *, user_id: str, day: str) -> int:
+    async with sessions() as session:
+        value = await session.scalar(
+            select(PictureQuota.used).where(PictureQuota.user_id == user_id, PictureQuota.day == day)
+        )
+        return int(value or 0)
