@@ -92,7 +92,9 @@ async def collect_usage(
             )
             for provider, model, calls, ok_calls, attempts, prompt, completion, cost, unpriced in model_rows
         ],
-        purposes={str(purpose): PurposeUsage(calls=int(n), cost_usd=float(cost)) for purpose, n, cost in purpose_rows},
+        purposes={
+            str(purpose): PurposeUsage(calls=int(n), cost_usd=float(cost or 0.0)) for purpose, n, cost in purpose_rows
+        },
         images=[ImageUsage(status=str(status), count=int(n), cost_usd=float(cost)) for status, n, cost in image_rows],
         month_start=start_of_month,
         month_chat_usd=float(month_chat or 0.0),

@@ -189,7 +189,8 @@ class SummaryKeeper:
                 )
             )
             if not checked.ok:
-                return self._failed(conversation_id, "the input checks refused it: " + "; ".join(checked.reasons))
+                self._failed(conversation_id, "the input checks refused it: " + "; ".join(checked.reasons))
+                return None
             prompt = checked.value.messages
         result = await self._gateway.complete(
             [m.as_dict() for m in prompt],
@@ -203,12 +204,14 @@ class SummaryKeeper:
         except Exception as exc:  # the ledger must not cost the conversation its memory
             log.error("could not record the summary's model call: %s", type(exc).__name__)
         if not result.ok or not (result.text or "").strip():
-            return self._failed(conversation_id, f"the model could not answer ({result.outcome})")
+            self._failed(conversation_id, f"the model could not answer ({result.outcome})")
+            return None
         text = result.text or ""
         if engine is not None:
             reply = engine.check_reply(text)
             if not reply.ok:
-                return self._failed(conversation_id, "the output checks refused it: " + "; ".join(reply.reasons))
+                self._failed(conversation_id, "the output checks refused it: " + "; ".join(reply.reasons))
+                return None
             text = str(reply.value)
         return memory_logic.cap_summary(
             text,
@@ -226,4 +229,3 @@ class SummaryKeeper:
             )
         else:
             log.debug("summary of conversation %s still failing: %s", conversation_id, reason)
-        return None

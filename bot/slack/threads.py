@@ -66,8 +66,8 @@ def describe(
     if (own_user_id and user == own_user_id) or (own_bot_id and bot_id == own_bot_id):
         return message["ts"], LUKAS, user, None, text
     if bot_id or message.get("bot_profile"):
-        profile = message.get("bot_profile") if isinstance(message.get("bot_profile"), Mapping) else {}
-        name = profile.get("name") or message.get("username") or None
+        profile = message.get("bot_profile")
+        name = (profile.get("name") if isinstance(profile, Mapping) else None) or message.get("username") or None
         return message["ts"], OTHER_BOT, user, name, text
     if user is None:
         return None
