@@ -63,7 +63,7 @@ async def test_a_disabled_channel_with_note_answers_once_per_thread(tmp_path: Pa
         await h.wait_until(lambda: len(h.slack.posted_texts(NOTED)) == 2)
         await h.lukas.services.chat.drain(2)
         posts = h.slack.calls_to("chat.postMessage")
-        assert [p.params["text"] for p in posts] == ["Napping here 🐻 DM me instead!"] * 2
+        assert [p.text for p in posts] == ["Napping here 🐻 DM me instead!"] * 2
         assert posts[0].params["thread_ts"] == root and posts[1].params["thread_ts"] != root
         assert h.llm.chat_requests == []
 

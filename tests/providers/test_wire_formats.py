@@ -165,8 +165,8 @@ async def test_a_model_the_provider_rejects_is_not_retried_and_admins_are_told_o
             assert len(api.requests) == 2  # one request per message: never retried
             admin_dms = [c for c in h.slack.calls_to("chat.postMessage") if c.params["channel"] == "D0ADMIN"]
             assert len(admin_dms) == 1
-            assert "does not know the model 'claude-nope'" in admin_dms[0].params["text"]
-            assert ANTHROPIC_KEY not in admin_dms[0].params["text"]
+            assert "does not know the model 'claude-nope'" in admin_dms[0].text
+            assert ANTHROPIC_KEY not in admin_dms[0].text
             assert h.slack.posted_texts("D0DM") == [ollama.reply] * 2
             assert outcomes(await h.llm_calls())[:2] == [("anthropic", "model_not_found", 1), ("ollama", "ok", 1)]
             assert h.lukas.services.gateway.breaker_states()["anthropic:claude-nope"] == "closed"
@@ -250,7 +250,7 @@ async def test_ollama_model_not_pulled_is_not_retried(tmp_path: Path, database_u
             assert len(ollama.requests) == 1
             assert outcomes(await h.llm_calls()) == [("ollama", "model_not_found", 1)]
             (dm,) = [c for c in h.slack.calls_to("chat.postMessage") if c.params["channel"] == "D0ADMIN"]
-            assert "llama9" in dm.params["text"] and "try pulling it first" in dm.params["text"]
+            assert "llama9" in dm.text and "try pulling it first" in dm.text
 
 
 # ----- an OpenAI-compatible local server (vLLM, llama.cpp's server): provider openai + api_base
