@@ -28,7 +28,7 @@ METHOD_SCOPES: dict[str, str | tuple[str, ...] | None] = {  # a tuple: one scope
     "chat.stopStream": "chat:write",
     "users.info": "users:read",
     "conversations.open": "im:write",
-    "conversations.replies": "channels:history",  # threads Lukas is called into (groups:history for private ones)
+    "conversations.replies": ("channels:history", "groups:history"),  # the threads Lukas is called into
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
     "files.info": "files:read",
