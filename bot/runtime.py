@@ -47,6 +47,7 @@ from bot.slack.platform import SlackPlatform
 from bot.slack.replies import UserNames
 from bot.slack.server import build_health_app, build_web_app, start_http
 from bot.slack.socket_health import SocketHealth, socket_client_probe
+from bot.slack.threads import ThreadReader
 from bot.store import migrate
 from bot.store.db import create_engine, ping, session_factory
 from bot.store.units import UnitRunner
@@ -115,7 +116,13 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
     config.add_check(require_installed)  # a reload naming a provider whose SDK is missing is refused (issue 18)
     names = UserNames(slack, ttl_seconds=lambda: config.current.slack.user_cache_seconds)
     store = UnitRunner(engine)
-    platform = SlackPlatform(slack, config=config, names=names)
+    threads = ThreadReader(
+        slack,
+        names,
+        page_size=lambda: config.current.memory.thread_page_size,
+        max_pages=lambda: config.current.memory.thread_max_pages,
+    )
+    platform = SlackPlatform(slack, config=config, names=names, threads=threads)
     guards = ChatGuards(config=config, alert=alerter.alert)
     metrics = LukasMetrics(breakers=gateway.breaker_states)
     chat = ChatService(
@@ -333,6 +340,7 @@ class Lukas:
                 "could not hand unfinished answers back (%s); they are taken over when their leases expire",
                 type(exc).__name__,
             )
+        await self.services.chat.memory.drain(grace)  # summaries being written (a cut one is redone later)
         await self.pictures.drain(grace)
         await self.home.drain()
         await self.channel_check.stop()

@@ -17,10 +17,11 @@ from sqlalchemy import select
 
 from bot.admin import reload_logic, status_logic, usage_logic
 from bot.admin.reload_service import ConfigWatcher
-from bot.admin.status_logic import ImageFacts, StatusFacts
+from bot.admin.status_logic import ImageFacts, MemoryFacts, StatusFacts
 from bot.admin.usage_service import collect_usage
 from bot.chat import privacy
 from bot.contracts import render_metrics
+from bot.store import memory_repo
 from bot.store.models import GeneratedImage
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,19 @@ class AdminCommands:
             config_path=str(self.config.file),
             last_reload=reload_logic.summary(last) if last is not None else None,
             contracts=contracts,
+            memory=await self._memory_facts() if database_ok else None,
             stuck=await self._stuck() if database_ok else None,
         )
         return code_block(status_logic.status_lines(facts))
+
+    async def _memory_facts(self) -> MemoryFacts | None:
+        memory = self.config.current.memory
+        try:
+            summaries = await self.services.store.run(memory_repo.count_summaries)
+        except Exception as exc:
+            log.warning("status: cannot count the summaries: %s", type(exc).__name__)
+            return None
+        return MemoryFacts(enabled=memory.enabled, read_threads=memory.read_threads, summaries=summaries)
 
     async def _stuck(self) -> dict[str, int] | None:
         try:

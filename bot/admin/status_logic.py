@@ -19,6 +19,13 @@ class ImageFacts:
 
 
 @dataclass(frozen=True)
+class MemoryFacts:
+    enabled: bool
+    read_threads: bool
+    summaries: int  # conversations that have a rolling summary
+
+
+@dataclass(frozen=True)
 class StatusFacts:
     version: str
     uptime_seconds: float
@@ -32,6 +39,7 @@ class StatusFacts:
     last_reload: str | None = None  # what the last reload did, if any since the start
     contracts: list[str] = field(default_factory=list)  # render_metrics lines of this process
     stuck: dict[str, int] | None = None  # questions stuck in posting (past the grace) and failed; None: unknown
+    memory: MemoryFacts | None = None
 
 
 def duration(seconds: float) -> str:
@@ -96,8 +104,16 @@ def status_lines(facts: StatusFacts) -> list[str]:
     else:
         nxt = _when(facts.next_image_run) if facts.next_image_run else "not scheduled"
         lines.append(f"Next picture: {nxt} (scheduler {facts.scheduler})")
+    if facts.memory is not None:
+        lines.append(memory_line(facts.memory))
     lines += facts.contracts
     return lines
+
+
+def memory_line(memory: MemoryFacts) -> str:
+    state = "on" if memory.enabled else "off"
+    threads = "reads threads when mentioned" if memory.read_threads else "does not read threads"
+    return f"Memory: summaries {state}, {memory.summaries:,} conversation(s) with a summary; {threads}"
 
 
 def image_now_text(image: ImageFacts) -> str:

@@ -42,6 +42,14 @@ class ImageUsage:
 
 
 @dataclass(frozen=True)
+class PurposeUsage:
+    """Model calls for one purpose (chat, summary, caption): the ledger's `purpose` column."""
+
+    calls: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
 class UsageData:
     """What the database holds for one window, plus month to date."""
 
@@ -51,6 +59,7 @@ class UsageData:
     flagged: int = 0  # people's messages refused by the input checks
     models: list[ModelUsage] = field(default_factory=list)
     images: list[ImageUsage] = field(default_factory=list)
+    purposes: dict[str, PurposeUsage] = field(default_factory=dict)  # purpose -> calls and cost
     month_start: dt.datetime | None = None
     month_chat_usd: float = 0.0
     month_chat_unpriced_calls: int = 0
@@ -135,6 +144,13 @@ def report_lines(
             f"{_n(model.fallbacks)} fallbacks, {_n(model.prompt_tokens)} in + {_n(model.completion_tokens)} out "
             f"tokens, {'cost ' if model.unpriced_calls >= model.calls > 0 else ''}"
             + cost_text(model.cost_usd, calls=model.calls, unpriced_calls=model.unpriced_calls)
+        )
+    summary = data.purposes.get("summary")
+    if summary is not None and summary.calls:
+        chat = data.purposes.get("chat", PurposeUsage())
+        lines.append(
+            f"  of which conversation summaries (memory): {_n(summary.calls)} calls, {usd(summary.cost_usd)}; "
+            f"replies: {_n(chat.calls)} calls, {usd(chat.cost_usd)}"
         )
     images = sorted(data.images, key=lambda i: (-i.count, i.status))
     detail = ", ".join(f"{i.count} {i.status}" for i in images)

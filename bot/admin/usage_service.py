@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.admin.usage_logic import ImageUsage, ModelUsage, UsageData, month_start
+from bot.admin.usage_logic import ImageUsage, ModelUsage, PurposeUsage, UsageData, month_start
 from bot.store.models import GeneratedImage, LLMCall, Message
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -51,6 +51,11 @@ async def collect_usage(
             .where(LLMCall.created_at >= since, LLMCall.created_at < until)
             .group_by(LLMCall.provider, LLMCall.model)
         )
+        purpose_rows = await session.execute(
+            select(LLMCall.purpose, func.count(), func.coalesce(func.sum(LLMCall.cost_usd), 0.0))
+            .where(LLMCall.created_at >= since, LLMCall.created_at < until)
+            .group_by(LLMCall.purpose)
+        )
         image_rows = await session.execute(
             select(GeneratedImage.status, func.count(), func.coalesce(func.sum(GeneratedImage.cost_usd), 0.0))
             .where(GeneratedImage.created_at >= since, GeneratedImage.created_at < until)
@@ -87,6 +92,9 @@ async def collect_usage(
             )
             for provider, model, calls, ok_calls, attempts, prompt, completion, cost, unpriced in model_rows
         ],
+        purposes={
+            str(purpose): PurposeUsage(calls=int(n), cost_usd=float(cost or 0.0)) for purpose, n, cost in purpose_rows
+        },
         images=[ImageUsage(status=str(status), count=int(n), cost_usd=float(cost)) for status, n, cost in image_rows],
         month_start=start_of_month,
         month_chat_usd=float(month_chat or 0.0),

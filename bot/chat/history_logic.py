@@ -23,6 +23,13 @@ class StoredMessage:
     user_name: str | None
     token_count: int | None
     flagged: bool = False
+    context: bool = False  # a thread's earlier message (read on the first mention): precedes the own messages
+
+
+def order_key(message: StoredMessage) -> tuple[int, int]:
+    """Prompt order: a thread's context messages first (they were written before Lukas joined, whatever their
+    ids), then the conversation's own messages by id."""
+    return (0 if message.context else 1, message.id)
 
 
 def usable_in_history(message: StoredMessage) -> bool:
@@ -38,7 +45,7 @@ def render_content(message: StoredMessage) -> str:
 
 def select_window(*, messages: list[StoredMessage], history_size: int) -> list[StoredMessage]:
     """The last `history_size` usable messages, oldest first (input may be in any order)."""
-    usable = sorted((m for m in messages if usable_in_history(m)), key=lambda m: m.id)
+    usable = sorted((m for m in messages if usable_in_history(m)), key=order_key)
     return usable[-history_size:]
 
 

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.chat.thread_logic import ThreadMessage
+
 
 @dataclass(frozen=True)
 class ReplyTarget:
@@ -91,3 +93,10 @@ class ChatPlatform(Protocol):
         ...
 
     async def display_name(self, user_id: str) -> str | None: ...
+
+    async def read_thread(
+        self, *, channel: str, thread_ts: str, before_ts: str, keep: int
+    ) -> list[ThreadMessage] | None:
+        """A thread's root and up to `keep - 1` of its newest messages before `before_ts`, oldest first, authors
+        named; None when the thread cannot be read (private, not a member, missing scope)."""
+        ...

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.chat.memory_logic import fit_with_summary
 from bot.config.live import LiveConfig
 from bot.llm.chain_logic import counting_model
 from bot.tokens import counting as tokens
-from bot.tokens.trimming_logic import PromptMessage, fit_to_budget, prompt_tokens
+from bot.tokens.trimming_logic import PromptMessage, prompt_tokens
 
 log = logging.getLogger(__name__)
 ContractsProvider = Callable[[], Any]
@@ -52,22 +53,26 @@ class PromptPreparer:
             tokens.TOKENS_PER_MESSAGE
         )
 
-    def prepare(self, prompt: list[PromptMessage]) -> Prepared:
-        """Trim to the token budget and run the input checks."""
+    def prepare(self, prompt: list[PromptMessage], *, summary: PromptMessage | None = None) -> Prepared:
+        """Trim persona + summary + window to the token budget (the summary gives way first) and run the input
+        checks."""
         config = self._config.current
-        trimmed = fit_to_budget(
-            messages=prompt,
+        trimmed = fit_with_summary(
+            system=prompt[0],
+            summary=summary,
+            window=prompt[1:],
             budget_tokens=config.llm.context_budget_tokens,
             reply_tokens=config.llm.max_tokens,
             shorten=self._shorten,
             count=self.count,
         )
-        if trimmed.dropped or trimmed.shortened:
+        if trimmed.dropped or trimmed.shortened or trimmed.summary in ("shortened", "dropped"):
             log.info(
-                "trimmed the prompt to %d tokens (dropped %d old messages%s)",
+                "trimmed the prompt to %d tokens (dropped %d old messages%s%s)",
                 trimmed.prompt_tokens,
                 trimmed.dropped,
                 ", shortened the newest" if trimmed.shortened else "",
+                f", summary {trimmed.summary}" if trimmed.summary in ("shortened", "dropped") else "",
             )
         messages = trimmed.messages
         engine = self._contracts() if self._contracts else None
@@ -87,6 +92,14 @@ class PromptPreparer:
                 return Prepared([], 0, refusal="; ".join(outcome.reasons) or "input check failed")
             messages = outcome.value.messages
         return Prepared([m.as_dict() for m in messages], prompt_tokens(messages))
+
+    def count_text(self, text: str) -> int:
+        """Tokens of the text alone (no per-message overhead)."""
+        llm = self._config.current.llm
+        return tokens.count_text(text, model=self.model(), default_encoding=llm.default_encoding)
+
+    def shorten(self, text: str, max_tokens: int) -> str:
+        return self._shorten(text, max_tokens)
 
     def _shorten(self, text: str, max_tokens: int) -> str:
         llm = self._config.current.llm

@@ -29,16 +29,18 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
-from bot.chat import channels_logic, history_logic
+from bot.chat import channels_logic, history_logic, memory_logic
 from bot.chat.events_logic import DeletedMessage, EditedMessage, Ignored, IncomingMessage, classify_event
 from bot.chat.guards import ChatGuards
 from bot.chat.lease_keeper import LeaseKeeper
 from bot.chat.ledger_logic import ledger_cost, ledger_rows
 from bot.chat.limits_logic import ANSWER, SLOW_DOWN
+from bot.chat.memory_service import SummaryKeeper
 from bot.chat.pictures_logic import picture_idea
 from bot.chat.ports import ChatPlatform, ReplyTarget, ThinkingIndicator
 from bot.chat.prompting import ContractsProvider, Prepared, PromptPreparer
 from bot.chat.reply_logic import has_words
+from bot.chat.thread_context import read_thread_context
 from bot.config.live import LiveConfig
 from bot.errors import LeaseLost, SlackDeliveryError
 from bot.llm.fallbacks import pick_line
@@ -141,6 +143,9 @@ class ChatService:
         self.pictures = pictures
         self._prompting = PromptPreparer(config=config, contracts=contracts)
         self.guards = guards or ChatGuards(config=config)
+        self.memory = SummaryKeeper(
+            config=config, store=store, gateway=gateway, prompting=self._prompting, contracts=contracts
+        )
 
     # ----- database with retries for transient trouble (a restarting PostgreSQL, a locked SQLite)
     async def _db(self, work: Callable[[Connection], T], *, within: float, priority: int = NORMAL) -> T:
@@ -354,16 +359,24 @@ class ChatService:
             lease = await self._take_over(message_id, foreign_now) if takeover else self.keeper.lease(message_id)
             if lease is None:
                 return
-            history_size = self._config.current.llm.history_size
-            claimed, people = await self._db(
-                lambda s: (
+            config = self._config.current
+            history_size = config.llm.history_size
+            if config.memory.enabled:  # room for messages that fell out but are not in the summary yet
+                history_size += config.memory.refresh_after_messages - 1
+
+            def load(s: Connection) -> tuple[chat_repo.ClaimedMessage, frozenset[str]]:
+                return (
                     chat_repo.load_claimed(s, message_id, history_size=history_size),
                     privacy_repo.participants(s, message_id),
-                ),
-                within=self._answer_db_retry,
-            )
+                )
+
+            claimed, people = await self._db(load, within=self._answer_db_retry)
             if lease.state == chat_repo.POSTING and await self._recover_posting(claimed, lease, people):
                 return
+            if not claimed.conversation.thread_read and await read_thread_context(
+                claimed, platform=self._platform, prompting=self._prompting, config=self._config.current, db=self.run_db
+            ):
+                claimed, people = await self._db(load, within=self._answer_db_retry)
             async with self.guards.channel_gate(claimed.conversation.channel_id):
                 await self._answer_claimed(claimed, lease, people)
         except LeaseLost as exc:
@@ -443,7 +456,18 @@ class ChatService:
         if name is None and claimed.user_id:
             name = await self._platform.display_name(claimed.user_id)
         history = [replace(m, user_name=name) if m.id == claimed.id else m for m in claimed.history]
-        window = history_logic.select_window(messages=history, history_size=config.llm.history_size)
+        summary = claimed.summary if config.memory.enabled else None
+        if config.memory.enabled:
+            window = memory_logic.answer_window(
+                messages=history,
+                boundary=memory_logic.Boundary(summary.through_message_id, summary.through_context)
+                if summary
+                else None,
+                history_size=config.llm.history_size,
+                refresh_after=config.memory.refresh_after_messages,
+            )
+        else:
+            window = history_logic.select_window(messages=history, history_size=config.llm.history_size)
         channel = channels_logic.settings_for(
             config=config,
             channel_id=conversation.channel_id,
@@ -458,7 +482,10 @@ class ChatService:
             count_name=self._prompting.count_name,
             count_system=self._prompting.count_cached,
         )
-        prepared = self._prompting.prepare(prompt)
+        prepared = self._prompting.prepare(
+            prompt,
+            summary=memory_logic.summary_message(text=summary.text, tokens=summary.token_count) if summary else None,
+        )
         if prepared.refusal is not None:
             log.warning("message refused by the input checks: %s", prepared.refusal)
 
@@ -488,6 +515,7 @@ class ChatService:
                 if status is not None:
                     await status.clear()
         await self._record(claimed, lease, answer, timestamps)
+        self.memory.nudge(conversation.id)  # the summary is refreshed in the background, after the reply
 
     async def run_db(self, work: Callable[[Connection], T]) -> T:
         """One unit of work on the chat store, with the answer path's retries (privacy jobs and commands use it)."""

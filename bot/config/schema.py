@@ -12,6 +12,7 @@ from bot.config.channels_schema import ChannelRule, PicturesConfig, channel_key_
 from bot.config.contracts_schema import ContractsConfig
 from bot.config.guards_schema import LimitsConfig, RetentionConfig
 from bot.config.images_schema import ImagesConfig
+from bot.config.memory_schema import MemoryConfig
 from bot.config.providers_schema import (
     AssistantConfig,
     ModelPrice,
@@ -216,6 +217,15 @@ class LukasConfig(Strict):
     # Declared after providers: (a channel's chain names them).
     channels: dict[ChannelKey, Annotated[ChannelRule, AfterValidator(_rule_chain_defined)]] = {}
     pictures: PicturesConfig = PicturesConfig()
+    memory: MemoryConfig = MemoryConfig()
+
+    @model_validator(mode="after")
+    def _memory_provider_defined(self) -> LukasConfig:
+        name = self.memory.provider
+        if name is not None and name not in self.providers:
+            defined = ", ".join(self.providers) or "none"
+            raise ValueError(f"memory.provider {name!r} is not defined under providers: (defined: {defined})")
+        return self
 
     @field_validator("chat_chain")
     @classmethod

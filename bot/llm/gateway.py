@@ -71,7 +71,6 @@ class _Link:
     stopped: bool = False
 
 
-
 def _log_breaker_change(breaker: Breaker, old: str, new: str) -> None:
     if new == OPEN:
         log.error(
@@ -82,6 +81,7 @@ def _log_breaker_change(breaker: Breaker, old: str, new: str) -> None:
         )
     else:
         log.warning("circuit breaker %s: %s -> %s", breaker.name, old, new)
+
 
 class ChatGateway:
     def __init__(
@@ -193,21 +193,32 @@ class ChatGateway:
         prompt_tokens: int | None = None,
         on_delta: DeltaSink | None = None,
         chain_names: tuple[str, ...] | None = None,
+        max_tokens: int | None = None,
+        prefer: str | None = None,
     ) -> ChatResult:
         """Ask the chain (or the providers `chain_names` picks, e.g. a channel's); `prompt_tokens` (counted by the
-        caller) feeds the window check and the token limits."""
+        caller) feeds the window check and the token limits. `max_tokens` caps this reply (default llm.max_tokens);
+        `prefer` names a provider to try first (summaries)."""
         llm = self._config.current.llm
+        reply_tokens = max_tokens or llm.max_tokens
         chain = self.chain(chain_names)
+        if prefer is not None:
+            chain = tuple(sorted(chain, key=lambda spec: spec.name != prefer))
         started = time.monotonic()
-        estimate = (prompt_tokens if prompt_tokens is not None else _rough_tokens(messages)) + llm.max_tokens
+        estimate = (prompt_tokens if prompt_tokens is not None else _rough_tokens(messages)) + reply_tokens
         calls: list[ProviderCall] = []
         index: int | None = 0
         link: _Link | None = None
         while index is not None:
             spec = chain[index]
-            if fits_window(spec=spec, prompt_tokens=prompt_tokens, reply_tokens=llm.max_tokens):
+            if fits_window(spec=spec, prompt_tokens=prompt_tokens, reply_tokens=reply_tokens):
                 link = await self._ask(
-                    spec, messages, estimate=estimate, prompt_tokens=prompt_tokens, on_delta=on_delta
+                    spec,
+                    messages,
+                    estimate=estimate,
+                    prompt_tokens=prompt_tokens,
+                    on_delta=on_delta,
+                    reply_tokens=reply_tokens,
                 )
             else:
                 log.warning("prompt of %s tokens does not fit %s's window; skipping it", prompt_tokens, spec.key)
@@ -245,6 +256,7 @@ class ChatGateway:
         estimate: int,
         prompt_tokens: int | None,
         on_delta: DeltaSink | None,
+        reply_tokens: int | None = None,
     ) -> _Link:
         llm = self._config.current.llm
         policy = spec.retry
@@ -275,7 +287,7 @@ class ChatGateway:
             if limiter is not None and spec.rate_limit is not None:
                 await self._wait_for_room(spec, limiter, estimate)
             attempts += 1
-            sampling: dict[str, Any] = {"temperature": llm.temperature, "max_tokens": llm.max_tokens}
+            sampling: dict[str, Any] = {"temperature": llm.temperature, "max_tokens": reply_tokens or llm.max_tokens}
             async with asyncio.timeout(spec.timeout_seconds + 5):
                 if on_delta is None:
                     return await client.acompletion(model=spec.model, messages=messages, **sampling)  # type: ignore[arg-type]

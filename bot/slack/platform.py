@@ -7,18 +7,23 @@ from collections.abc import Awaitable, Callable
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.ports import PostedReply, ReplyStream, ReplyTarget, ThinkingIndicator
+from bot.chat.thread_logic import ThreadMessage
 from bot.config.live import LiveConfig
 from bot.slack.assistant import ThinkingStatus
 from bot.slack.replies import UserNames, find_own_reply, post_reply
 from bot.slack.sanitise_logic import sanitise_outgoing
 from bot.slack.streaming import SlackReplyStream
+from bot.slack.threads import ThreadReader
 
 
 class SlackPlatform:
-    def __init__(self, client: AsyncWebClient, *, config: LiveConfig, names: UserNames) -> None:
+    def __init__(
+        self, client: AsyncWebClient, *, config: LiveConfig, names: UserNames, threads: ThreadReader | None = None
+    ) -> None:
         self._client = client
         self._config = config
         self._names = names
+        self._threads = threads
 
     def make_safe(self, text: str, *, participants: frozenset[str]) -> str:
         return sanitise_outgoing(text, allowed_user_ids=participants)
@@ -83,3 +88,10 @@ class SlackPlatform:
 
     async def display_name(self, user_id: str) -> str | None:
         return await self._names.name_of(user_id)
+
+    async def read_thread(
+        self, *, channel: str, thread_ts: str, before_ts: str, keep: int
+    ) -> list[ThreadMessage] | None:
+        if self._threads is None:
+            return None
+        return await self._threads.read(channel=channel, thread_ts=thread_ts, before_ts=before_ts, keep=keep)

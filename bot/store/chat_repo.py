@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Float, Integer, bindparam, insert, select, update
+from sqlalchemy import Connection, Float, Integer, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from bot.chat.events_logic import IncomingMessage
 from bot.chat.history_logic import StoredMessage
 from bot.store.leases import DONE, FAILED, POSTING, WORKING, Lease, db_now, fenced
-from bot.store.models import Conversation, LLMCall, Message, utcnow
+from bot.store.models import Conversation, ConversationSummary, LLMCall, Message, utcnow
 
 # A person's message is stored already claimed ("working", under a lease of the worker that accepted it); a
 # worker that dies stops renewing its lease, and once it expires any replica takes the message over
@@ -41,6 +42,18 @@ class ConversationInfo:
     channel_id: str
     thread_ts: str
     last_fallback: str | None
+    kind: str = "dm"
+    thread_read: bool = True  # False: a thread Lukas was just mentioned in, whose earlier messages are not read yet
+
+
+@dataclass(frozen=True)
+class SummaryInfo:
+    """The conversation's rolling summary, as the answer's prompt needs it."""
+
+    text: str
+    token_count: int
+    through_message_id: int
+    through_context: bool
 
 
 @dataclass(frozen=True)
@@ -52,10 +65,11 @@ class ClaimedMessage:
     user_id: str | None
     user_name: str | None
     conversation: ConversationInfo
-    history: list[StoredMessage]  # newest first, up to and including this message
+    history: list[StoredMessage]  # up to and including this message, plus a thread's context messages (any order)
     ts: str | None = None  # the message's own Slack ts (where a thinking status goes in a DM's main timeline)
     team_id: str = ""
     erased: bool = False  # deleted in Slack (or forgotten) before Lukas answered: not answered at all
+    summary: SummaryInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,22 @@ _UPDATE_LAST_FALLBACK = (
     .values(last_fallback=bindparam("text"))
 )
 _INSERT_LLM_CALL = insert(LLMCall)
+_ERASED = aliased(Message)
+# A covered message erased after the summary was built: the summary must not be used until it is rebuilt
+# (an index on messages(conversation_id, erased_at) keeps this a seek).
+_SUMMARY_STALE = (
+    exists()
+    .where(
+        _ERASED.conversation_id == Message.conversation_id,
+        _ERASED.erased_at >= ConversationSummary.built_from,
+        or_(
+            and_(_ERASED.context.is_(True), _ERASED.id <= ConversationSummary.through_message_id),
+            and_(ConversationSummary.through_context.is_(False), _ERASED.id <= ConversationSummary.through_message_id),
+            and_(_ERASED.context.is_(True), ConversationSummary.through_context.is_(False)),
+        ),
+    )
+    .correlate(Message, ConversationSummary)
+)
 _SELECT_QUESTION = (
     select(
         Message.conversation_id,
@@ -93,8 +123,16 @@ _SELECT_QUESTION = (
         Conversation.channel_id,
         Conversation.thread_ts,
         Conversation.last_fallback,
+        Conversation.kind,
+        Conversation.thread_read_at,
+        ConversationSummary.text.label("summary_text"),
+        ConversationSummary.token_count.label("summary_tokens"),
+        ConversationSummary.through_message_id,
+        ConversationSummary.through_context,
+        _SUMMARY_STALE.label("summary_stale"),
     )
     .join(Conversation, Conversation.id == Message.conversation_id)
+    .outerjoin(ConversationSummary, ConversationSummary.conversation_id == Message.conversation_id)
     .where(Message.id == bindparam("message_id"))
 )
 _SELECT_HISTORY = (
@@ -104,7 +142,20 @@ _SELECT_HISTORY = (
         Message.id <= bindparam("message_id"),
         Message.sender != "fallback",
         Message.flagged.is_(False),
+        Message.context.is_(False),
         Message.erased_at.is_(None),  # deleted, forgotten or past retention: never sent to a model again
+    )
+    .order_by(Message.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+# A thread's context messages (read on the first mention): they precede the conversation's own messages.
+_SELECT_CONTEXT = (
+    select(Message.id, Message.sender, Message.content, Message.user_name, Message.token_count)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.context.is_(True),
+        Message.flagged.is_(False),
+        Message.erased_at.is_(None),
     )
     .order_by(Message.id.desc())
     .limit(bindparam("limit", type_=Integer))
@@ -144,8 +195,16 @@ def accept_message(
             return Rejected("not a thread Lukas is in")
         try:
             with session.begin_nested():
+                # A mention inside a thread Lukas is not part of: its earlier messages are read after the ack.
+                unread = incoming.kind == "thread" and incoming.ts != incoming.conversation_thread_ts
                 conversation_id = session.scalar(
-                    _INSERT_CONVERSATION, {**key, "kind": incoming.kind, "created_at": utcnow()}
+                    _INSERT_CONVERSATION,
+                    {
+                        **key,
+                        "kind": incoming.kind,
+                        "created_at": utcnow(),
+                        "thread_read_at": None if unread else utcnow(),
+                    },
                 )
         except IntegrityError:  # another replica created it a moment ago
             conversation_id = session.scalar(_SELECT_CONVERSATION, key)
@@ -190,11 +249,36 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         StoredMessage(id=r.id, sender=r.sender, content=r.content, user_name=r.user_name, token_count=r.token_count)
         for r in rows
     ]
+    if question.kind == "thread":
+        context = session.execute(_SELECT_CONTEXT, {"conversation_id": question.conversation_id, "limit": history_size})
+        history += [
+            StoredMessage(
+                id=r.id,
+                sender=r.sender,
+                content=r.content,
+                user_name=r.user_name,
+                token_count=r.token_count,
+                context=True,
+            )
+            for r in context
+        ]
     conversation = ConversationInfo(
         id=question.conversation_id,
         channel_id=question.channel_id,
         thread_ts=question.thread_ts,
         last_fallback=question.last_fallback,
+        kind=question.kind,
+        thread_read=question.thread_read_at is not None,
+    )
+    summary = (
+        SummaryInfo(
+            text=question.summary_text,
+            token_count=question.summary_tokens,
+            through_message_id=question.through_message_id,
+            through_context=question.through_context,
+        )
+        if question.summary_text is not None and not question.summary_stale
+        else None
     )
     return ClaimedMessage(
         id=message_id,
@@ -205,11 +289,12 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         history=history,
         ts=question.slack_ts,
         team_id=question.team_id,
+        summary=summary,
         erased=question.erased_at is not None,
     )
 
 
-_SELECT_BY_TS = select(Message.id, Message.sender, Message.content, Message.erased_at).where(
+_SELECT_BY_TS = select(Message.id, Message.conversation_id, Message.sender, Message.content, Message.erased_at).where(
     Message.channel_id == bindparam("channel_id"), Message.slack_ts == bindparam("ts")
 )
 
@@ -226,6 +311,7 @@ def apply_edit(session: Connection, *, channel_id: str, ts: str, text: str, toke
     session.execute(
         _UPDATE_MESSAGE, {"b_message_id": row.id, "content": text, "token_count": token_count, "edited_at": utcnow()}
     )
+    _drop_summary(session, row.conversation_id)  # it may quote the old text: rebuilt from the new
     session.commit()
     return Change("updated", row.sender)
 
@@ -238,8 +324,13 @@ def erase_message(session: Connection, *, channel_id: str, ts: str) -> Change:
     if row.erased_at is not None:
         return Change("unchanged", row.sender)
     session.execute(_UPDATE_MESSAGE, {"b_message_id": row.id, "content": "", "token_count": 0, "erased_at": utcnow()})
+    _drop_summary(session, row.conversation_id)  # it may hold what the message said: rebuilt from what is left
     session.commit()
     return Change("erased", row.sender)
+
+
+def _drop_summary(session: Connection, conversation_id: int) -> None:
+    session.execute(delete(ConversationSummary).where(ConversationSummary.conversation_id == conversation_id))
 
 
 def mark_posting(

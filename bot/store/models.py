@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -48,6 +49,8 @@ class Conversation(Base):
     kind: Mapped[str] = mapped_column(String(16))  # "dm" | "thread"
     last_fallback: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When the thread's earlier messages were read (or found unreadable) on Lukas's first mention: never again.
+    thread_read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     messages: Mapped[list[Message]] = relationship(back_populates="conversation")
 
@@ -65,6 +68,7 @@ class Message(Base):
         UniqueConstraint("channel_id", "slack_ts", name="uq_messages_channel_ts"),
         Index("ix_messages_conversation_recent", "conversation_id", "id"),
         Index("ix_messages_reply_state", "reply_state"),
+        Index("ix_messages_conversation_erased", "conversation_id", "erased_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -93,8 +97,34 @@ class Message(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_until: Mapped[float | None] = mapped_column(Float, default=None)
+    # A thread's earlier message, read when Lukas was first mentioned there: context for the prompt (it precedes
+    # the conversation's own messages whatever its id), never a message to answer.
+    context: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class ConversationSummary(Base):
+    """The rolling summary of what fell out of a conversation's window (issue 15).
+
+    It covers the conversation's usable messages up to a boundary in prompt order (context messages first, then
+    by id): every context message with id <= through_message_id when `through_context`, else every context message
+    and every own message with id <= through_message_id. `built_from` is when those messages were read: a covered
+    message erased after it means the summary must be rebuilt without it.
+    """
+
+    __tablename__ = "conversation_summaries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    token_count: Mapped[int] = mapped_column(Integer)  # of the prompt message "Earlier in this conversation: ..."
+    through_message_id: Mapped[int] = mapped_column(Integer)
+    through_context: Mapped[bool] = mapped_column(Boolean)
+    first_message_id: Mapped[int] = mapped_column(Integer)
+    message_count: Mapped[int] = mapped_column(Integer)
+    built_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class GeneratedImage(Base):
@@ -160,7 +190,7 @@ class LLMCall(Base):
     conversation_id: Mapped[int | None] = mapped_column(
         ForeignKey("conversations.id", ondelete="SET NULL"), default=None, index=True
     )
-    purpose: Mapped[str] = mapped_column(String(16), default="chat")  # chat | caption
+    purpose: Mapped[str] = mapped_column(String(16), default="chat")  # chat | caption | summary
     provider: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(128))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
-from bot.store.models import LLMCall, Message, utcnow
+from bot.store.models import ConversationSummary, LLMCall, Message, utcnow
 
 
 def participants(session: Connection, message_id: int) -> frozenset[str]:
@@ -46,6 +46,9 @@ def _erase(session: Connection, ids: list[int]) -> int:
         .where(Message.id.in_(ids), Message.erased_at.is_(None))
         .values(content="", token_count=0, user_name=None, erased_at=utcnow())
     )
+    # A rolling summary may hold what these messages said: it goes too, and is rebuilt from what is left.
+    touched = select(Message.conversation_id).where(Message.id.in_(ids)).distinct()
+    session.execute(delete(ConversationSummary).where(ConversationSummary.conversation_id.in_(touched)))
     session.commit()
     return len(ids)
 

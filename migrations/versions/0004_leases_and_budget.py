@@ -1,7 +1,7 @@
 """reply leases with fencing, instances with heartbeats, per-month image budget reservations
 
 Revision ID: 0004
-Revises: 0006
+Revises: 0005
 Create Date: 2026-12-03
 
 A claim on a person's message is a lease: an owner (the instance id of a running Lukas), an expiry on the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -35,9 +35,10 @@ METHOD_SCOPES: dict[str, str | tuple[str, ...] | None] = {  # a tuple: one scope
     "assistant.threads.setSuggestedPrompts": "assistant:write",
     "conversations.info": ("channels:read", "groups:read"),  # is Lukas in the channels config.yml has rules for
     "views.publish": None,  # the Home tab needs no scope
-    # Lukas's own reply, found by its metadata after a post whose outcome was unknown (bot/slack/replies.py)
-    "conversations.history": ("channels:history", "groups:history", "im:history"),
+    # the threads Lukas is called into, and his own reply found by its metadata after a post whose outcome was
+    # unknown (bot/slack/replies.py: in a thread, or in a DM's main timeline)
     "conversations.replies": ("channels:history", "groups:history", "im:history"),
+    "conversations.history": ("channels:history", "groups:history", "im:history"),
 }
 # slack-sdk / Bolt helpers -> the Web API methods they call
 HELPERS: dict[str, tuple[str, ...]] = {

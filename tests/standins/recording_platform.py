@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.chat.ports import PostedReply, ReplyTarget
+from bot.chat.thread_logic import ThreadMessage
 
 _ts = itertools.count(1)
 
@@ -72,6 +73,8 @@ class RecordingPlatform:
     posts: list[Posted] = field(default_factory=list)
     thinking: list[tuple[str, str]] = field(default_factory=list)  # statuses shown and not yet cleared
     thinking_shown: int = 0
+    # (channel, thread_ts) -> the thread's earlier messages; a thread not listed cannot be read (None)
+    threads: dict[tuple[str, str], list[ThreadMessage]] = field(default_factory=dict)
 
     def record(self, target: ReplyTarget, text: str, *, streamed: bool = False) -> str:
         ts = _next_ts()
@@ -109,3 +112,12 @@ class RecordingPlatform:
 
     async def display_name(self, user_id: str) -> str | None:
         return self.names.get(user_id)
+
+    async def read_thread(
+        self, *, channel: str, thread_ts: str, before_ts: str, keep: int
+    ) -> list[ThreadMessage] | None:
+        thread = self.threads.get((channel, thread_ts))
+        if thread is None:
+            return None
+        earlier = [m for m in thread if float(m.ts) < float(before_ts)]
+        return earlier[:1] + earlier[1:][-(keep - 1) :] if keep > 1 else earlier[:1]

@@ -56,6 +56,8 @@ class SlackStandIn:
         self.responders: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         # channel ID -> Slack error for every call naming that channel (e.g. "not_in_channel")
         self.channel_errors: dict[str, str] = {}
+        # channel ID -> thread root ts -> the thread's messages (root first), served by conversations.replies
+        self.threads: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self._ts = itertools.count(1)
         # Messages posted (chat.postMessage), as conversations.history/replies return them: ts, text, thread_ts,
         # metadata (only with include_all_metadata).
@@ -103,6 +105,53 @@ class SlackStandIn:
             "real_name": real_name,
             "is_bot": is_bot,
             "profile": {"display_name": display_name, "real_name": real_name},
+        }
+
+    def add_thread_message(
+        self,
+        channel: str,
+        thread_ts: str,
+        *,
+        text: str = "",
+        user: str | None = None,
+        ts: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Put a message in a thread (the first one added is the root; its ts is the thread's)."""
+        thread = self.threads.setdefault(channel, {}).setdefault(thread_ts, [])
+        if ts is None:
+            seconds, _, micros = str(thread[-1]["ts"] if thread else thread_ts).partition(".")
+            ts = thread_ts if not thread else f"{int(seconds) + 1}.{micros or '000000'}"
+        message: dict[str, Any] = {"type": "message", "ts": ts, "text": text, "thread_ts": thread_ts, **extra}
+        if user is not None:
+            message["user"] = user
+        thread.append(message)
+        return message
+
+    def _replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        """conversations.replies as Slack pages it: oldest first, `latest`/`oldest` bounds, cursor = an offset."""
+        thread = self.threads.get(str(params.get("channel")), {}).get(str(params.get("ts")))
+        if thread is None:
+            return {"ok": False, "error": "thread_not_found"}
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+        latest, oldest = params.get("latest"), params.get("oldest")
+
+        def wanted(message: dict[str, Any]) -> bool:
+            ts = float(message["ts"])
+            if latest is not None and (ts > float(latest) or (ts == float(latest) and not inclusive)):
+                return False
+            return not (oldest is not None and (ts < float(oldest) or (ts == float(oldest) and not inclusive)))
+
+        selected = [m for m in thread if wanted(m)]
+        limit = int(params.get("limit") or 1000)
+        start = int(params.get("cursor") or 0)
+        page = selected[start : start + limit]
+        more = start + limit < len(selected)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
 
     # ----- lifecycle
@@ -194,6 +243,8 @@ class SlackStandIn:
             user_id = params.get("user", "")
             user = self.users.get(user_id)
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+        if method == "conversations.replies":
+            return self._replies(params)
         if method == "conversations.open":
             users = str(params.get("users", ""))
             return {"ok": True, "channel": {"id": "D" + users.split(",")[0].lstrip("UW")}}

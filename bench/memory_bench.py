@@ -1,0 +1,165 @@
+"""Memory benchmark (issue 15): what memory costs an answer, and the token budget with a 200-message conversation.
+
+1. Pipeline overhead per message (accept + answer, model and Slack instant and in-process) with memory off and on,
+   on a conversation long enough to have a summary. Summaries are written in the background after the reply: the
+   keeper is drained between messages, so the figures are the answer's own work; the refreshes are timed apart.
+   Target: memory adds < 2 ms to an answer.
+2. A 200-message DM with memory on and a summary model that answers far beyond its cap: every answer's prompt
+   (persona + summary + window) must fit llm.context_budget_tokens - llm.max_tokens, every summary its cap.
+Usage: python bench/memory_bench.py [--messages 200] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from typing import Any
+
+from _common import report
+
+from bot.config.live import LiveConfig
+from bot.config.loader import load_config
+from bot.contracts.live import ContractsHolder
+from bot.llm.gateway import ChatResult
+from bot.store import migrate
+from bot.store.db import create_engine
+from bot.store.units import UnitRunner
+from bot.tokens.counting import REPLY_PRIMING_TOKENS, count_message
+from tests.harness import REPO_CONFIG, deep_merge, message_event
+from tests.standins.recording_platform import RecordingPlatform
+
+
+class InstantModel:
+    """Answers at once; summary requests get a long echo of their input (to exercise the cap)."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[dict[str, Any]]] = []
+
+    async def complete(self, messages: list[dict[str, Any]], **_options: Any) -> ChatResult:
+        self.requests.append(messages)
+        summary = messages[0]["content"].startswith("You keep")
+        text = (messages[-1]["content"] * 3) if summary else "Honey-sweet answer 🐻 " * 8
+        return ChatResult(
+            text=text,
+            outcome="ok",
+            provider="openai",
+            model="gpt-4.1-mini",
+            prompt_tokens=100,
+            completion_tokens=10,
+            attempts=1,
+            cost_usd=0.0001,
+        )
+
+
+def is_summary(messages: list[dict[str, Any]]) -> bool:
+    return messages[0]["content"].startswith("You keep")
+
+
+async def run(url: str, *, memory: bool, count: int, warmup: int) -> dict[str, Any]:
+    import yaml
+
+    from bot.chat.service import ChatService
+
+    overrides = {"memory": {"enabled": memory}, "limits": {"per_person": None, "per_conversation": None}}
+    raw = deep_merge(yaml.safe_load(REPO_CONFIG.read_text()), overrides)
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        yaml.safe_dump(raw, handle)
+    config = LiveConfig(load_config(handle.name), path=handle.name)
+    model = InstantModel()
+    chat = ChatService(
+        config=config,
+        store=UnitRunner(create_engine(url)),
+        platform=RecordingPlatform(names={"U0ANNA": "Anna"}),
+        gateway=model,
+        contracts=ContractsHolder(config),
+    )  # type: ignore[arg-type]
+    scheduled: list[int] = []
+    chat.schedule = scheduled.append  # type: ignore[method-assign]  # answered inline below, to time it
+    channel = f"DMEM{int(memory)}{time.time_ns() % 10_000_000}"
+    refreshes: list[float] = []
+
+    async def one(i: int) -> float:
+        event = message_event(text=f"Tell me about bees, part {i}. " * 3, channel=channel)
+        started = time.perf_counter()
+        await chat.accept_event(
+            event=event,
+            event_type="message",
+            event_id=f"EvM{channel}{i}",
+            team_id="T0TEAM",
+            bot_user_id="UBOT",
+            bot_id="BBOT",
+        )
+        await chat.answer(scheduled.pop())
+        elapsed = (time.perf_counter() - started) * 1000
+        if chat.memory.in_flight:  # the background refresh, timed apart from the answer
+            begun = time.perf_counter()
+            await chat.memory.drain(30)
+            refreshes.append((time.perf_counter() - begun) * 1000)
+        return elapsed
+
+    for i in range(warmup):
+        await one(-i - 1)
+    timings = [await one(i) for i in range(count)]
+    llm = config.current.llm
+    allowed = llm.context_budget_tokens - llm.max_tokens
+    answers = [m for m in model.requests if not is_summary(m)]
+    used = [sum(count_message(m["content"], model=llm.model) for m in msgs) + REPLY_PRIMING_TOKENS for msgs in answers]
+    with_summary = [m for m in answers if len(m) > 1 and m[1]["content"].startswith("Earlier in this conversation")]
+    summary_tokens = [count_message(m[1]["content"], model=llm.model) for m in with_summary]
+    chat._store.close()
+    return {
+        "timings": timings,
+        "refreshes": refreshes,
+        "allowed": allowed,
+        "max_used": max(used),
+        "over": sum(1 for u in used if u > allowed),
+        "answers": len(answers),
+        "with_summary": len(with_summary),
+        "summary_tokens_max": max(summary_tokens, default=0),
+        "summary_cap": config.current.memory.max_summary_tokens,
+        "outcomes": [o for _c, o in chat.memory.outcomes],
+    }
+
+
+async def main(count: int, database_url: str | None) -> None:
+    baseline: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for memory in (False, True):
+            url = database_url or f"sqlite+aiosqlite:///{tmp}/bench-{int(memory)}.db"
+            await asyncio.to_thread(migrate.upgrade, url)
+            result = await run(url, memory=memory, count=count, warmup=40)
+            label = "on " if memory else "off"
+            print(report(f"memory {label}: answer's own work per message (model and Slack instant)", result["timings"]))
+            if memory:
+                delta_p50 = statistics.median(result["timings"]) - statistics.median(baseline)
+                delta_mean = statistics.fmean(result["timings"]) - statistics.fmean(baseline)
+                print(f"memory adds to an answer: p50 {delta_p50:+.2f} ms, mean {delta_mean:+.2f} ms (target < 2 ms)")
+                if result["refreshes"]:
+                    print(
+                        report(
+                            "background summary refresh (after the reply, not in the figures above)",
+                            result["refreshes"],
+                        )
+                    )
+                print(
+                    f"token budget, {count + 40}-message DM ({2 * (count + 40)} stored messages): "
+                    f"{result['answers']} answers, largest prompt {result['max_used']} of {result['allowed']} tokens "
+                    f"allowed, {result['over']} over; {result['with_summary']} carried a summary, the longest "
+                    f"{result['summary_tokens_max']} tokens (cap {result['summary_cap']} + prefix)"
+                )
+                kinds = {o: result["outcomes"].count(o) for o in sorted(set(result["outcomes"]))}
+                print(f"summary refreshes: {kinds}")
+            else:
+                baseline = result["timings"]
+            print(f"database {url.split(':')[0]}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    asyncio.run(main(args.messages, args.database_url))
