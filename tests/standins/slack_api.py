@@ -130,9 +130,12 @@ class SlackStandIn:
 
     def _replies(self, params: dict[str, Any]) -> dict[str, Any]:
         """conversations.replies as Slack pages it: oldest first, `latest`/`oldest` bounds, cursor = an offset."""
-        thread = self.threads.get(str(params.get("channel")), {}).get(str(params.get("ts")))
-        if thread is None:
+        channel, root = str(params.get("channel")), str(params.get("ts"))
+        seeded = self.threads.get(channel, {}).get(root)
+        posted = [m for m in self.messages.get(channel, []) if m.get("thread_ts") == root]  # Lukas's own replies
+        if seeded is None and not posted:
             return {"ok": False, "error": "thread_not_found"}
+        thread = sorted([*(seeded or []), *posted], key=lambda message: float(message["ts"]))
         inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
         latest, oldest = params.get("latest"), params.get("oldest")
 
@@ -237,7 +240,7 @@ class SlackStandIn:
             }
         if method in ("chat.update", "chat.appendStream", "chat.stopStream"):
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
-        if method in ("conversations.history", "conversations.replies"):
+        if method == "conversations.history":
             return {"ok": True, "messages": self._history(method, params), "has_more": False}
         if method == "users.info":
             user_id = params.get("user", "")
@@ -276,14 +279,12 @@ class SlackStandIn:
         self.messages.setdefault(str(params.get("channel")), []).append(message)
 
     def _history(self, method: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """conversations.history: the channel's main timeline (no thread replies), metadata only when asked."""
         with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
         oldest = float(params.get("oldest") or 0)
         found = []
         for message in self.messages.get(str(params.get("channel")), []):
-            in_thread = message.get("thread_ts") == params.get("ts")
-            if method == "conversations.replies" and not in_thread:
-                continue
-            if method == "conversations.history" and message.get("thread_ts"):
+            if message.get("thread_ts"):
                 continue
             if float(message["ts"]) <= oldest:
                 continue
