@@ -26,7 +26,7 @@ async def _ensure_month(session: AsyncSession, *, month: str, start: dt.datetime
         GeneratedImage.created_at >= start, GeneratedImage.created_at < end
     )
     already = float((await session.execute(spent)).scalar() or 0.0)
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(ImageBudgetMonth).values(month=month, reserved_usd=already)
     await session.execute(statement.on_conflict_do_nothing(index_elements=["month"]))
 
@@ -44,7 +44,7 @@ async def reserve(
             .values(reserved_usd=ImageBudgetMonth.reserved_usd + amount)
         )
         await session.commit()
-        return result.rowcount == 1
+        return getattr(result, "rowcount", 0) == 1  # an UPDATE's CursorResult
 
 
 async def adjust(sessions: Sessions, *, month: str, delta: float) -> None:

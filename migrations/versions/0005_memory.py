@@ -1,7 +1,7 @@
 """memory: thread context and rolling summaries
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0004
 Create Date: 2026-12-03
 
 - messages.context: a thread's earlier messages, read once when Lukas is mentioned in it. They precede the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0006"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """reply leases with fencing, instances with heartbeats, per-month image budget reservations
 
-Revision ID: 0004
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-03
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
