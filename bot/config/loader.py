@@ -174,6 +174,7 @@ def is_secret_name(name: str) -> bool:
 def summarize(config: LukasConfig) -> list[str]:
     """A short, secret-free summary for `lukas config check`."""
     from bot.chat.channels_logic import summary_lines as channel_summary_lines  # chat imports config: not at the top
+
     images = config.images
     contracts = config.contracts
     return [

@@ -161,9 +161,7 @@ class ContractEngine:
             try:
                 with breaker.calling():
                     finding = contract.check(value, auto_fix=auto_fix)
-                    if not isinstance(finding, Finding) or (
-                        finding.verdict is Verdict.FIXED and finding.value is None
-                    ):
+                    if not isinstance(finding, Finding) or (finding.verdict is Verdict.FIXED and finding.value is None):
                         raise TypeError(f"{contract.name}.check returned {finding!r}, not a Finding")
             except BreakerOpen as exc:
                 if exc.tripped_by is None:  # open: skipped, not even called

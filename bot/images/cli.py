@@ -214,12 +214,11 @@ async def _run_now(settings: Any, live: LiveConfig) -> int:
     await migrate.upgrade_async(settings.database_url)
     services = build_services(settings, live)
     client = build_image_client(settings, live)
+
     def progress(line: str) -> None:
         print(line, flush=True)  # as it goes: generating can take minutes
 
-    job = build_job(
-        services, image_client=client, caption_writer=gateway_caption_writer(services), progress=progress
-    )
+    job = build_job(services, image_client=client, caption_writer=gateway_caption_writer(services), progress=progress)
     progress("making a picture now (budget and prompt checks apply)…")
     try:
         row = await job.run_now()

@@ -34,9 +34,7 @@ class Claim:
 
 async def _ensure_quota_row(session: AsyncSession, *, user_id: str, day: str) -> None:
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(PictureQuota).values(user_id=user_id, day=day, used=0).on_conflict_do_nothing()
-    )
+    await session.execute(insert(PictureQuota).values(user_id=user_id, day=day, used=0).on_conflict_do_nothing())
 
 
 async def claim_request(

@@ -28,9 +28,7 @@ def socket_verdict(*, connected: bool, down_since: float | None, now: float, gra
 class SocketHealth:
     """Tracks the socket's state from polls of the Socket Mode client's `is_connected()`."""
 
-    def __init__(
-        self, *, grace_seconds: float = GRACE_SECONDS, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, grace_seconds: float = GRACE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.grace_seconds = grace_seconds
         self._clock = clock
         self.connected = False

@@ -28,9 +28,10 @@ def test_postgres_with_a_healthcheck_and_lukas_waiting_for_it() -> None:
     assert "pg_isready" in " ".join(db["healthcheck"]["test"]) and db["healthcheck"]["retries"] >= 3
     assert lukas["depends_on"]["db"]["condition"] == "service_healthy"
     assert lukas["build"] == "." and lukas["env_file"] == ".env"
-    assert lukas["environment"]["DATABASE_URL"].startswith("postgresql://") and "@db:5432/" in lukas[
-        "environment"
-    ]["DATABASE_URL"]
+    assert (
+        lukas["environment"]["DATABASE_URL"].startswith("postgresql://")
+        and "@db:5432/" in lukas["environment"]["DATABASE_URL"]
+    )
 
 
 def test_config_read_only_and_data_in_volumes() -> None:

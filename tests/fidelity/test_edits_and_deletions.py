@@ -123,4 +123,3 @@ async def test_edit_of_unknown_message_and_deletion_of_lukas_own_reply(
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
         reply = (await h.messages())[1]
         assert reply.sender == "bot" and reply.content == "" and reply.erased_at is not None
-

@@ -187,9 +187,7 @@ def test_config_check_without_the_providers_package_names_it_and_the_install_com
 
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))
-def test_config_check_with_the_providers_package_is_ok_or_names_the_missing_key(
-    tmp_path: Path, provider: str
-) -> None:
+def test_config_check_with_the_providers_package_is_ok_or_names_the_missing_key(tmp_path: Path, provider: str) -> None:
     module, variable, model = PROVIDERS[provider]
     if not installed(module):
         pytest.skip(f"{module} is not installed in this environment (install the `all` extra to check it)")
