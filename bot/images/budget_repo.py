@@ -26,7 +26,8 @@ async def _ensure_month(session: AsyncSession, *, month: str, start: dt.datetime
         GeneratedImage.created_at >= start, GeneratedImage.created_at < end
     )
     already = float((await session.execute(spent)).scalar() or 0.0)
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    connection = await session.connection()
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
     statement = insert(ImageBudgetMonth).values(month=month, reserved_usd=already)
     await session.execute(statement.on_conflict_do_nothing(index_elements=["month"]))
 
@@ -44,7 +45,7 @@ async def reserve(
             .values(reserved_usd=ImageBudgetMonth.reserved_usd + amount)
         )
         await session.commit()
-        return result.rowcount == 1
+        return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
 async def adjust(sessions: Sessions, *, month: str, delta: float) -> None:
