@@ -7,7 +7,9 @@ record.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Float, Integer, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -238,6 +240,21 @@ def accept_message(
     return Accepted(message_id=message_id, conversation_id=conversation_id)
 
 
+def stored_messages(rows: Iterable[Any], *, context: bool | None = None) -> list[StoredMessage]:
+    """Rows of (id, sender, content, user_name, token_count[, context]) as the chat core's StoredMessage."""
+    return [
+        StoredMessage(
+            id=r.id,
+            sender=r.sender,
+            content=r.content,
+            user_name=r.user_name,
+            token_count=r.token_count,
+            context=bool(r.context) if context is None else context,
+        )
+        for r in rows
+    ]
+
+
 def load_claimed(session: Connection, message_id: int, *, history_size: int) -> ClaimedMessage:
     """What answering needs: the conversation and its newest usable messages up to this one."""
     question = session.execute(_SELECT_QUESTION, {"message_id": message_id}).one()
@@ -245,23 +262,10 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         _SELECT_HISTORY,
         {"conversation_id": question.conversation_id, "message_id": message_id, "limit": history_size},
     )
-    history = [
-        StoredMessage(id=r.id, sender=r.sender, content=r.content, user_name=r.user_name, token_count=r.token_count)
-        for r in rows
-    ]
+    history = stored_messages(rows, context=False)
     if question.kind == "thread":
         context = session.execute(_SELECT_CONTEXT, {"conversation_id": question.conversation_id, "limit": history_size})
-        history += [
-            StoredMessage(
-                id=r.id,
-                sender=r.sender,
-                content=r.content,
-                user_name=r.user_name,
-                token_count=r.token_count,
-                context=True,
-            )
-            for r in context
-        ]
+        history += stored_messages(context, context=True)
     conversation = ConversationInfo(
         id=question.conversation_id,
         channel_id=question.channel_id,

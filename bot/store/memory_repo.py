@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, in
 from bot.chat.history_logic import StoredMessage
 from bot.chat.memory_logic import Boundary
 from bot.chat.thread_logic import ThreadMessage
+from bot.store.chat_repo import stored_messages
 from bot.store.models import Conversation, ConversationSummary, LLMCall, Message, utcnow
 
 # How many covered messages a rebuild looks at (the newest; the logic then keeps what fits its input budget).
@@ -102,20 +103,6 @@ def _usable() -> ColumnElement[bool]:
     return and_(Message.sender != "fallback", Message.flagged.is_(False), Message.erased_at.is_(None))
 
 
-def _stored(rows: object) -> list[StoredMessage]:
-    return [
-        StoredMessage(
-            id=r.id,
-            sender=r.sender,
-            content=r.content,
-            user_name=r.user_name,
-            token_count=r.token_count,
-            context=bool(r.context),
-        )
-        for r in rows  # type: ignore[attr-defined]
-    ]
-
-
 _COLUMNS = (Message.id, Message.sender, Message.content, Message.user_name, Message.token_count, Message.context)
 
 
@@ -158,7 +145,7 @@ def load_state(session: Connection, conversation_id: int, *, max_rows: int) -> M
             )
         )
     rows = session.execute(query.order_by(Message.context.desc(), Message.id.desc()).limit(max_rows))
-    return MemoryState(summary=summary, uncovered=_stored(rows), erased_since_built=erased, read_at=read_at)
+    return MemoryState(summary=summary, uncovered=stored_messages(rows), erased_since_built=erased, read_at=read_at)
 
 
 def load_covered(session: Connection, conversation_id: int, boundary: Boundary) -> list[StoredMessage]:
@@ -169,7 +156,7 @@ def load_covered(session: Connection, conversation_id: int, boundary: Boundary) 
         .order_by(Message.context.asc(), Message.id.desc())
         .limit(REBUILD_ROWS)
     )
-    return _stored(rows)
+    return stored_messages(rows)
 
 
 def save_summary(
