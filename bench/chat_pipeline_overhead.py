@@ -14,17 +14,13 @@ import tempfile
 import time
 from typing import Any
 
-from _common import report
+from _common import inline_chat, report
 
 from bot.config.live import LiveConfig
 from bot.config.loader import load_config
-from bot.contracts.live import ContractsHolder
 from bot.llm.gateway import ChatResult
 from bot.store import migrate
-from bot.store.db import create_engine
-from bot.store.units import UnitRunner
-from tests.harness import REPO_CONFIG, message_event
-from tests.standins.recording_platform import RecordingPlatform
+from tests.harness import REPO_CONFIG
 
 
 class InstantModel:
@@ -41,35 +37,15 @@ class InstantModel:
 
 
 async def main(count: int, database_url: str | None) -> None:
-    from bot.chat.service import ChatService
-
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
         await asyncio.to_thread(migrate.upgrade, url)
         config = LiveConfig(load_config(REPO_CONFIG), path=REPO_CONFIG)
-        chat = ChatService(
-            config=config,
-            store=UnitRunner(create_engine(url)),
-            platform=RecordingPlatform(names={"U0ANNA": "Anna"}),
-            gateway=InstantModel(),
-            contracts=ContractsHolder(config),
-        )  # type: ignore[arg-type]
-        scheduled: list[int] = []
-        chat.schedule = scheduled.append  # type: ignore[method-assign]  # answered inline below, to time it
-        channel = f"DBENCH{time.time_ns() % 10_000_000}"
+        chat, send = inline_chat(config=config, database_url=url, model=InstantModel(), tag="BENCH")
 
         async def one(i: int) -> float:
-            event = message_event(text=f"Tell me about bees, part {i}. " * 3, channel=channel)
             started = time.perf_counter()
-            await chat.accept_event(
-                event=event,
-                event_type="message",
-                event_id=f"EvB{channel}{i}",
-                team_id="T0TEAM",
-                bot_user_id="UBOT",
-                bot_id="BBOT",
-            )
-            await chat.answer(scheduled.pop())
+            await send(i)
             return (time.perf_counter() - started) * 1000
 
         for i in range(20):  # build up a full 20-message history first

@@ -18,18 +18,14 @@ import tempfile
 import time
 from typing import Any
 
-from _common import report
+from _common import inline_chat, report
 
 from bot.config.live import LiveConfig
 from bot.config.loader import load_config
-from bot.contracts.live import ContractsHolder
 from bot.llm.gateway import ChatResult
 from bot.store import migrate
-from bot.store.db import create_engine
-from bot.store.units import UnitRunner
 from bot.tokens.counting import REPLY_PRIMING_TOKENS, count_message
-from tests.harness import REPO_CONFIG, deep_merge, message_event
-from tests.standins.recording_platform import RecordingPlatform
+from tests.harness import REPO_CONFIG, deep_merge
 
 
 class InstantModel:
@@ -61,38 +57,18 @@ def is_summary(messages: list[dict[str, Any]]) -> bool:
 async def run(url: str, *, memory: bool, count: int, warmup: int) -> dict[str, Any]:
     import yaml
 
-    from bot.chat.service import ChatService
-
     overrides = {"memory": {"enabled": memory}, "limits": {"per_person": None, "per_conversation": None}}
     raw = deep_merge(yaml.safe_load(REPO_CONFIG.read_text()), overrides)
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
         yaml.safe_dump(raw, handle)
     config = LiveConfig(load_config(handle.name), path=handle.name)
     model = InstantModel()
-    chat = ChatService(
-        config=config,
-        store=UnitRunner(create_engine(url)),
-        platform=RecordingPlatform(names={"U0ANNA": "Anna"}),
-        gateway=model,
-        contracts=ContractsHolder(config),
-    )  # type: ignore[arg-type]
-    scheduled: list[int] = []
-    chat.schedule = scheduled.append  # type: ignore[method-assign]  # answered inline below, to time it
-    channel = f"DMEM{int(memory)}{time.time_ns() % 10_000_000}"
+    chat, send = inline_chat(config=config, database_url=url, model=model, tag=f"MEM{int(memory)}")
     refreshes: list[float] = []
 
     async def one(i: int) -> float:
-        event = message_event(text=f"Tell me about bees, part {i}. " * 3, channel=channel)
         started = time.perf_counter()
-        await chat.accept_event(
-            event=event,
-            event_type="message",
-            event_id=f"EvM{channel}{i}",
-            team_id="T0TEAM",
-            bot_user_id="UBOT",
-            bot_id="BBOT",
-        )
-        await chat.answer(scheduled.pop())
+        await send(i)
         elapsed = (time.perf_counter() - started) * 1000
         if chat.memory.in_flight:  # the background refresh, timed apart from the answer
             begun = time.perf_counter()
