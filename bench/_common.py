@@ -29,6 +29,23 @@ def report(name: str, values_ms: list[float]) -> str:
     )
 
 
+def bench_config(overrides: dict[str, Any], *, folder: Path) -> Any:
+    """The repo's config.yml with `overrides` merged in, written to `folder` and loaded as a LiveConfig."""
+    import yaml
+
+    from bot.config.live import LiveConfig
+    from bot.config.loader import load_config
+    from tests.harness import REPO_CONFIG, deep_merge
+
+    path = folder / "bench-config.yml"
+    path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(REPO_CONFIG.read_text()), overrides), allow_unicode=True))
+    return LiveConfig(load_config(path), path=path)
+
+
+# One person sends every benchmark message: the per-person limits would soon answer "slow down" without the model.
+NO_LIMITS = {"limits": {"per_person": None, "per_conversation": None}}
+
+
 def inline_chat(
     *, config: Any, database_url: str, model: Any, tag: str
 ) -> tuple[Any, Callable[[int], Awaitable[None]]]:

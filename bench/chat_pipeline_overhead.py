@@ -12,15 +12,13 @@ import argparse
 import asyncio
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from _common import inline_chat, report
+from _common import NO_LIMITS, bench_config, inline_chat, report
 
-from bot.config.live import LiveConfig
-from bot.config.loader import load_config
 from bot.llm.gateway import ChatResult
 from bot.store import migrate
-from tests.harness import REPO_CONFIG
 
 
 class InstantModel:
@@ -40,7 +38,7 @@ async def main(count: int, database_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
         await asyncio.to_thread(migrate.upgrade, url)
-        config = LiveConfig(load_config(REPO_CONFIG), path=REPO_CONFIG)
+        config = bench_config(NO_LIMITS, folder=Path(tmp))
         chat, send = inline_chat(config=config, database_url=url, model=InstantModel(), tag="BENCH")
 
         async def one(i: int) -> float:

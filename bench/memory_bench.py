@@ -16,16 +16,14 @@ import asyncio
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from _common import inline_chat, report
+from _common import NO_LIMITS, bench_config, inline_chat, report
 
-from bot.config.live import LiveConfig
-from bot.config.loader import load_config
 from bot.llm.gateway import ChatResult
 from bot.store import migrate
 from bot.tokens.counting import REPLY_PRIMING_TOKENS, count_message
-from tests.harness import REPO_CONFIG, deep_merge
 
 
 class InstantModel:
@@ -54,14 +52,8 @@ def is_summary(messages: list[dict[str, Any]]) -> bool:
     return messages[0]["content"].startswith("You keep")
 
 
-async def run(url: str, *, memory: bool, count: int, warmup: int) -> dict[str, Any]:
-    import yaml
-
-    overrides = {"memory": {"enabled": memory}, "limits": {"per_person": None, "per_conversation": None}}
-    raw = deep_merge(yaml.safe_load(REPO_CONFIG.read_text()), overrides)
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
-        yaml.safe_dump(raw, handle)
-    config = LiveConfig(load_config(handle.name), path=handle.name)
+async def run(url: str, *, memory: bool, count: int, warmup: int, folder: Path) -> dict[str, Any]:
+    config = bench_config({"memory": {"enabled": memory}, **NO_LIMITS}, folder=folder)
     model = InstantModel()
     chat, send = inline_chat(config=config, database_url=url, model=model, tag=f"MEM{int(memory)}")
     refreshes: list[float] = []
@@ -106,7 +98,7 @@ async def main(count: int, database_url: str | None) -> None:
         for memory in (False, True):
             url = database_url or f"sqlite+aiosqlite:///{tmp}/bench-{int(memory)}.db"
             await asyncio.to_thread(migrate.upgrade, url)
-            result = await run(url, memory=memory, count=count, warmup=40)
+            result = await run(url, memory=memory, count=count, warmup=40, folder=Path(tmp))
             label = "on " if memory else "off"
             print(report(f"memory {label}: answer's own work per message (model and Slack instant)", result["timings"]))
             if memory:
