@@ -35,7 +35,9 @@ async def main(rate: int, seconds: float, database_url: str | None) -> None:
             statuses: list[int] = []
 
             async def one(i: int) -> None:
-                body = json.dumps(envelope(message_event(text=f"hello {i}", channel=f"D{i % 100:04d}"))).encode()
+                body = json.dumps(
+                    envelope(message_event(text=f"hello {i}", channel=f"D{i:04d}", user=f"U{i:04d}"))
+                ).encode()
                 started = time.perf_counter()
                 async with http.post(lukas.events_url, data=body, headers=sign(body)) as response:
                     await response.read()

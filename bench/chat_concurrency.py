@@ -38,8 +38,8 @@ async def main(conversations: int, database_url: str | None) -> None:
             aiohttp.ClientSession() as http,
         ):
 
-            async def send(channel: str, text: str) -> None:
-                body = json.dumps(envelope(message_event(text=text, channel=channel))).encode()
+            async def send(channel: str, text: str) -> None:  # each conversation its own person: no per-person limit
+                body = json.dumps(envelope(message_event(text=text, channel=channel, user=f"U{channel}"))).encode()
                 async with http.post(lukas.events_url, data=body, headers=sign(body)) as response:
                     assert response.status == 200, response.status
 

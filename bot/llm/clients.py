@@ -32,6 +32,7 @@ class ClientPool:
                 unified_exceptions=True,
                 timeout=spec.timeout_seconds,
                 **no_sdk_retries(spec.provider),
+                **aiohttp_transport(spec.provider),
             )
             self._clients[key] = client
         return client
@@ -53,3 +54,18 @@ def no_sdk_retries(provider: str) -> dict[str, Any]:
     argument for providers whose SDK has no retry setting (ollama, ...): they get nothing, and retry nothing."""
     support = getattr(AnyLLM.get_provider_class(provider), "MAX_RETRIES_SUPPORT", "unsupported")
     return {} if support == "unsupported" else {"max_retries": 0}
+
+
+def aiohttp_transport(provider: str) -> dict[str, Any]:
+    """The OpenAI SDK's aiohttp transport for providers any-llm builds on the plain `AsyncOpenAI` client.
+
+    Its default httpx pool walks every request in flight on each send and close: with 200 answers at once that
+    was the largest share of the answer path's CPU (bench/burst.py). aiohttp is already Lukas's HTTP stack.
+    """
+    from any_llm.providers.openai.base import BaseOpenAIProvider
+    from openai import DefaultAioHttpClient
+
+    provider_class = AnyLLM.get_provider_class(provider)
+    if getattr(provider_class, "_init_client", None) is not BaseOpenAIProvider._init_client:
+        return {}
+    return {"http_client": DefaultAioHttpClient()}

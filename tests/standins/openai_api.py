@@ -88,6 +88,8 @@ class OpenAIStandIn:
         self.image_latency = 0.0  # seconds before an image answer (a slow generation)
         self.stream_chunk_delay = 0.0
         self.requests: list[LLMRequest] = []
+        self.in_flight = 0  # chat requests being answered right now, and the most there ever were at once
+        self.peak_in_flight = 0
         self._runner: web.AppRunner | None = None
         self._ids = itertools.count(1)
         self.port = 0
@@ -153,7 +155,12 @@ class OpenAIStandIn:
                 return await self._fault_response(drawn)
             latency = drawn
         if latency:
-            await asyncio.sleep(latency)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(latency)
+            finally:
+                self.in_flight -= 1
         text = self._reply_for(body)
         completion_id = f"chatcmpl-{next(self._ids)}"
         model = body.get("model", "stand-in")

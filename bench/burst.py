@@ -1,0 +1,181 @@
+"""Burst: N direct messages from N people posted at once (default 200), model latency 1.0 s.
+
+`lukas run` runs as its own process (or `--replicas K` processes sharing one PostgreSQL database, every event
+delivered to each of them, as Slack may). Prints the time until the last reply is in Slack, the ack latency
+(p50/p99/max over every HTTP delivery), the server CPU seconds the burst cost, the peak number of model requests
+in flight, and Lukas's RSS at rest before the burst and after it. `--runs 3` repeats it in fresh processes and
+databases and prints the medians. The physical floor is the model's own 1.0 s.
+
+    python bench/burst.py                                                    # SQLite
+    python bench/burst.py --database-url postgresql://postgres@127.0.0.1:5432/test
+    python bench/burst.py --database-url postgresql://postgres@127.0.0.1:5432/test --replicas 2
+
+`limits.max_in_flight` is raised to N for the burst (the shipped 64 would queue the rest by design); every
+message comes from its own person, so the per-person limits do not apply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import psutil
+from _common import percentile
+
+from bench._lukas_process import LukasProcess, fresh_database, lukas_process
+from tests.harness import envelope, message_event, sign
+from tests.standins.openai_api import OpenAIStandIn
+from tests.standins.slack_api import SlackStandIn
+
+
+@dataclass
+class BurstResult:
+    wall_s: float
+    ack_ms: list[float]
+    cpu_s: float
+    peak_in_flight: int
+    rss_before_mb: float
+    rss_after_mb: float
+    replies: int
+    timeline: str  # when the model requests started and the replies arrived, from the burst's start
+
+    def line(self) -> str:
+        return (
+            f"last reply after {self.wall_s:.3f} s ({self.replies} replies); ack p50 {percentile(self.ack_ms, 50):.1f} "
+            f"p99 {percentile(self.ack_ms, 99):.1f} max {max(self.ack_ms):.1f} ms; server CPU {self.cpu_s:.2f} s; "
+            f"peak model requests in flight {self.peak_in_flight}; RSS {self.rss_before_mb:.1f} -> "
+            f"{self.rss_after_mb:.1f} MB\n         {self.timeline}"
+        )
+
+
+def _cpu_seconds(processes: list[LukasProcess]) -> float:
+    total = 0.0
+    for running in processes:
+        times = psutil.Process(running.process.pid).cpu_times()
+        total += times.user + times.system
+    return total
+
+
+async def _replies(slack: SlackStandIn, count: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while (posted := len(slack.calls_to("chat.postMessage"))) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.002)
+    return posted
+
+
+async def one_burst(*, events: int, replicas: int, database_url: str | None, latency: float) -> BurstResult:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(database_url, Path(tmp)) as url:
+        slack, llm = SlackStandIn(), OpenAIStandIn(latency=latency)
+        overrides = {"limits": {"max_in_flight": max(64, events)}}
+        async with slack, llm, contextlib.AsyncExitStack() as stack:
+            lukases = [
+                await stack.enter_async_context(
+                    lukas_process(Path(tmp) / f"r{i}", database_url=url, slack=slack, llm=llm, overrides=overrides)
+                )
+                for i in range(replicas)
+            ]
+            http = await stack.enter_async_context(
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=False))
+            )
+            acks: list[float] = []
+
+            async def deliver(body: bytes) -> None:
+                async def to(lukas: LukasProcess) -> None:
+                    started = time.perf_counter()
+                    async with http.post(lukas.events_url, data=body, headers=sign(body)) as response:
+                        assert response.status == 200, response.status
+                    acks.append((time.perf_counter() - started) * 1000)
+
+                await asyncio.gather(*(to(lukas) for lukas in lukases))
+
+            def dm(i: int, text: str) -> bytes:
+                event = message_event(text=text, channel=f"DB{i:05d}", user=f"UB{i:05d}")
+                return json.dumps(envelope(event)).encode()
+
+            for i in range(replicas):  # warm every replica and the connection pool
+                await deliver(dm(90_000 + i, "warm up"))
+            await _replies(slack, replicas, timeout=30)
+            await asyncio.sleep(0.5)
+            acks.clear()
+            warm_replies = len(slack.calls_to("chat.postMessage"))
+            llm.peak_in_flight = 0
+            rss_before = sum(lukas.rss_mb() for lukas in lukases)
+            cpu_before = _cpu_seconds(lukases)
+            bodies = [dm(i, f"Hi Lukas, what do bears dream about? ({i})") for i in range(events)]
+            warm_requests = len(llm.chat_requests)
+            started, started_monotonic = time.perf_counter(), time.monotonic()
+            await asyncio.gather(*(deliver(body) for body in bodies))
+            acked = time.perf_counter() - started
+            posted = await _replies(slack, warm_replies + events, timeout=120)
+            wall = time.perf_counter() - started
+            cpu = _cpu_seconds(lukases) - cpu_before
+            await asyncio.sleep(0.5)  # late duplicates would show here
+            posted = len(slack.calls_to("chat.postMessage"))
+            asked = [r.at - started_monotonic for r in llm.chat_requests[warm_requests:]]
+            replied = [c.at - started_monotonic for c in slack.calls_to("chat.postMessage")[warm_replies:]]
+            timeline = (
+                f"all acked at {acked:.3f} s; model asked from {min(asked):.3f} to {max(asked):.3f} s; "
+                f"replies posted from {min(replied):.3f} to {max(replied):.3f} s"
+            )
+            return BurstResult(
+                wall_s=wall,
+                ack_ms=acks,
+                cpu_s=cpu,
+                peak_in_flight=llm.peak_in_flight,
+                rss_before_mb=rss_before,
+                rss_after_mb=sum(lukas.rss_mb() for lukas in lukases),
+                replies=posted - warm_replies,
+                timeline=timeline,
+            )
+
+
+async def main(args: argparse.Namespace) -> None:
+    database = "postgresql" if (args.database_url or "").startswith("postgres") else "sqlite"
+    print(
+        f"burst: {args.events} DMs from {args.events} people at once, model latency {args.latency} s, {database}, "
+        f"{args.replicas} lukas process(es), every event delivered to each"
+    )
+    results = []
+    for run in range(args.runs):
+        result = await one_burst(
+            events=args.events, replicas=args.replicas, database_url=args.database_url, latency=args.latency
+        )
+        results.append(result)
+        print(f"  run {run + 1}: {result.line()}")
+    if args.runs > 1:
+
+        def median(values: list[float]) -> float:
+            return statistics.median(values)
+
+        print(
+            f"median of {args.runs}: last reply {median([r.wall_s for r in results]):.3f} s; ack p50 "
+            f"{median([percentile(r.ack_ms, 50) for r in results]):.1f} p99 "
+            f"{median([percentile(r.ack_ms, 99) for r in results]):.1f} max "
+            f"{median([max(r.ack_ms) for r in results]):.1f} ms; CPU {median([r.cpu_s for r in results]):.2f} s; "
+            f"peak in flight {median([r.peak_in_flight for r in results]):.0f}; RSS "
+            f"{median([r.rss_before_mb for r in results]):.1f} -> {median([r.rss_after_mb for r in results]):.1f} MB"
+        )
+    wrong = [r.replies for r in results if r.replies != args.events]
+    if wrong:
+        raise SystemExit(f"expected {args.events} replies per run, saw {wrong}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=1.0, help="model latency, seconds")
+    parser.add_argument("--replicas", type=int, default=1, help="lukas processes (more than 1 needs PostgreSQL)")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temp dir")
+    args = parser.parse_args()
+    if args.replicas > 1 and not (args.database_url or "").startswith("postgres"):
+        parser.error("--replicas needs --database-url postgresql://...")
+    asyncio.run(main(args))
