@@ -4,7 +4,8 @@
 delivered to each of them, as Slack may). Prints the time until the last reply is in Slack, the ack latency
 (p50/p99/max over every HTTP delivery), the server CPU seconds the burst cost, the peak number of model requests
 in flight, and Lukas's RSS at rest before the burst and after it. `--runs 3` repeats it in fresh processes and
-databases and prints the medians. The physical floor is the model's own 1.0 s.
+databases and prints the medians; `--rate 50` sends a steady stream instead of one burst. The physical floor is
+the model's own 1.0 s.
 
     python bench/burst.py                                                    # SQLite
     python bench/burst.py --database-url postgresql://postgres@127.0.0.1:5432/test
@@ -71,7 +72,9 @@ async def _replies(slack: SlackStandIn, count: int, timeout: float) -> int:
     return posted
 
 
-async def one_burst(*, events: int, replicas: int, database_url: str | None, latency: float) -> BurstResult:
+async def one_burst(
+    *, events: int, replicas: int, database_url: str | None, latency: float, rate: float = 0
+) -> BurstResult:
     with tempfile.TemporaryDirectory() as tmp, fresh_database(database_url, Path(tmp)) as url:
         slack, llm = SlackStandIn(), OpenAIStandIn(latency=latency)
         overrides = {"limits": {"max_in_flight": max(64, events)}}
@@ -97,6 +100,7 @@ async def one_burst(*, events: int, replicas: int, database_url: str | None, lat
                 await asyncio.gather(*(to(lukas) for lukas in lukases))
 
             def dm(i: int, text: str) -> bytes:
+                slack.add_user(f"UB{i:05d}", real_name=f"Person {i}")  # a real workspace knows its people
                 event = message_event(text=text, channel=f"DB{i:05d}", user=f"UB{i:05d}")
                 return json.dumps(envelope(event)).encode()
 
@@ -112,7 +116,15 @@ async def one_burst(*, events: int, replicas: int, database_url: str | None, lat
             bodies = [dm(i, f"Hi Lukas, what do bears dream about? ({i})") for i in range(events)]
             warm_requests = len(llm.chat_requests)
             started, started_monotonic = time.perf_counter(), time.monotonic()
-            await asyncio.gather(*(deliver(body) for body in bodies))
+            if rate:  # a steady stream instead of one burst
+
+                async def at(i: int, body: bytes) -> None:
+                    await asyncio.sleep(i / rate)
+                    await deliver(body)
+
+                await asyncio.gather(*(at(i, body) for i, body in enumerate(bodies)))
+            else:
+                await asyncio.gather(*(deliver(body) for body in bodies))
             acked = time.perf_counter() - started
             posted = await _replies(slack, warm_replies + events, timeout=120)
             wall = time.perf_counter() - started
@@ -142,11 +154,16 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"burst: {args.events} DMs from {args.events} people at once, model latency {args.latency} s, {database}, "
         f"{args.replicas} lukas process(es), every event delivered to each"
+        + (f", sent at {args.rate:g}/s" if args.rate else ", all at once")
     )
     results = []
     for run in range(args.runs):
         result = await one_burst(
-            events=args.events, replicas=args.replicas, database_url=args.database_url, latency=args.latency
+            events=args.events,
+            replicas=args.replicas,
+            database_url=args.database_url,
+            latency=args.latency,
+            rate=args.rate,
         )
         results.append(result)
         print(f"  run {run + 1}: {result.line()}")
@@ -174,6 +191,7 @@ if __name__ == "__main__":
     parser.add_argument("--latency", type=float, default=1.0, help="model latency, seconds")
     parser.add_argument("--replicas", type=int, default=1, help="lukas processes (more than 1 needs PostgreSQL)")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0, help="events per second instead of all at once")
     parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temp dir")
     args = parser.parse_args()
     if args.replicas > 1 and not (args.database_url or "").startswith("postgres"):

@@ -6,7 +6,8 @@ redeliveries, unsigned and malformed requests, while the model stand-in injects 
 timeouts and 0.1-2 s latency and the Slack stand-in answers some posts with `ratelimited`. Optionally restarts
 PostgreSQL in the middle. Prints the ledger; exits 1 unless lost == 0 and duplicates == 0 and Lukas survived.
 
-    python bench/soak.py                                   # SQLite, 100 conversations x 10 messages
+    python bench/soak.py                                   # SQLite, 1,000 messages over 100 conversations
+    python bench/soak.py --messages 10000                  # 10,000: 100 turns per conversation
     python bench/soak.py --database-url postgresql://postgres@127.0.0.1:5432/test --restart-postgres-at 15
 """
 
@@ -337,6 +338,9 @@ async def run_soak(params: SoakParams, *, workdir: Path, verbose: bool = True) -
                 }
             },
             "llm": {"timeout_seconds": 3},
+            # Each conversation is one person writing turn after turn: at 100 turns (--messages 10000) the
+            # per-person limit would rightly answer "slow down" instead of the model (tests/guards cover that).
+            "limits": {"per_person": None, "per_conversation": None},
         }
         async with (
             lukas_process(workdir, database_url=database_url, slack=slack, llm=llm, overrides=overrides) as lukas,
@@ -410,14 +414,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temp dir")
     parser.add_argument("--conversations", type=int, default=100)
-    parser.add_argument("--messages", type=int, default=10, help="messages per conversation")
+    parser.add_argument("--messages", type=int, default=1000, help="messages in all, spread over the conversations")
     parser.add_argument("--restart-postgres-at", type=float, default=None, help="seconds into the run")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     params = SoakParams(
         database_url=args.database_url,
         conversations=args.conversations,
-        messages_per_conversation=args.messages,
+        messages_per_conversation=max(1, args.messages // args.conversations),
         restart_postgres_at=args.restart_postgres_at,
         seed=args.seed,
     )

@@ -28,7 +28,7 @@ from bot.chat.service import ChatService
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.contracts.live import ContractsHolder
-from bot.errors import DatabaseUnavailableError
+from bot.errors import ConfigError, DatabaseUnavailableError
 from bot.images.requests import PictureDesk
 from bot.llm.chain_logic import counting_model
 from bot.llm.gateway import ChatGateway
@@ -193,6 +193,7 @@ class Lukas:
         self.channel_check = ChannelMembershipCheck(client=services.slack, config=config, alert=services.alerter.alert)
         config.on_change(self.channel_check.on_change)
         self.bolt = self._build_bolt()
+        self._auth: dict[str, Any] | None = None  # auth.test's answer, once checked at start
         self._http: web.AppRunner | None = None
         self._socket_handler: Any = None
         self.socket_health: SocketHealth | None = SocketHealth() if settings.socket_mode else None
@@ -204,7 +205,8 @@ class Lukas:
             client=self.services.slack,
             signing_secret=settings.signing_secret or "unused-in-socket-mode",
             process_before_response=True,  # listeners only store and schedule; the reply work runs after ack
-            request_verification_enabled=not settings.socket_mode,
+            # HTTP mode: bot/slack/server.py checks every signature before Bolt sees the request (one HMAC, not two).
+            request_verification_enabled=False,
         )
         from bot.slack.listeners import register_listeners
 
@@ -248,8 +250,8 @@ class Lukas:
             self.services.slack.session = aiohttp.ClientSession()
         within = self.config.current.slack.auth_retry_seconds
         checked = await verify_token(self.services.slack, within=within)
-        if checked is not None:
-            seed_bolt_authorization(self.bolt, checked)
+        if checked is not None and seed_bolt_authorization(self.bolt, checked):
+            self._auth = dict(getattr(checked, "data", None) or {})  # the bot's own ids, for the direct intake
         llm = self.config.current.llm
         # Load the tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack).
         await asyncio.to_thread(encoding_for, counting_model(self.config.current), llm.default_encoding)
@@ -275,8 +277,16 @@ class Lukas:
             await self._socket_handler.connect_async()
             log.info("Lukas is connected to Slack in Socket Mode")
             return await self.start_socket_health(probe=socket_client_probe(self._socket_handler), host=host, port=port)
+        if not self.settings.signing_secret:  # `lukas run` stops earlier (Settings.require_slack)
+            raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests; it is not set")
+        from bot.slack.listeners import direct_intake
+
         web_app = build_web_app(
-            self.bolt, health=self.health, signing_secret=self.settings.signing_secret, metrics=self.metrics_text
+            self.bolt,
+            health=self.health,
+            signing_secret=self.settings.signing_secret,
+            metrics=self.metrics_text,
+            direct=None if self._auth is None else direct_intake(self.services.chat, auth=self._auth),
         )
         self._http = await start_http(web_app, host=host, port=self.settings.port if port is None else port)
         bound = self._http.addresses[0][1] if self._http.addresses else self.settings.port

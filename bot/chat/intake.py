@@ -4,17 +4,21 @@ Edits and deletions are applied to what is stored, never answered; disabled chan
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from bot.chat import channels_logic
+from bot.chat.batching import GroupWriter
 from bot.chat.events_logic import DeletedMessage, EditedMessage, Ignored, IncomingMessage, classify_event
 from bot.chat.pictures_logic import picture_idea
 from bot.chat.pipeline_base import ChatBase
 from bot.chat.ports import ReplyTarget
 from bot.errors import SlackDeliveryError
 from bot.logging_setup import conversation_id_var, event_id_var
-from bot.store import channel_repo, chat_repo
+from bot.store import accept_repo, channel_repo, chat_repo
+from bot.store.accept_repo import Accepted, Rejected, ToAccept
 from bot.store.leases import Lease
 from bot.store.units import URGENT
 
@@ -35,6 +39,32 @@ class ChatIntake(ChatBase):
     ) -> str:
         """Returns "accepted" or the reason the event was not taken. Raises only when the database is down
         (so Slack gets an error and redelivers: the message is not lost)."""
+        self._accepting += 1
+        self._intake_quiet.clear()
+        try:
+            return await self._accept(
+                event=event,
+                event_type=event_type,
+                event_id=event_id,
+                team_id=team_id,
+                bot_user_id=bot_user_id,
+                bot_id=bot_id,
+            )
+        finally:
+            self._accepting -= 1
+            if not self._accepting:
+                self._intake_quiet.set()
+
+    async def _accept(
+        self,
+        *,
+        event: Any,
+        event_type: str,
+        event_id: str | None,
+        team_id: str | None,
+        bot_user_id: str | None,
+        bot_id: str | None,
+    ) -> str:
         event_id_var.set(event_id)
         decision = classify_event(
             event=event,
@@ -74,16 +104,9 @@ class ChatIntake(ChatBase):
                 idea=idea,
             )
             return f"picture request: {outcome}"
-        token_count = self._prompting.count(incoming.text)
-        asked_at, ttl = self.keeper.now(), self.keeper.ttl
-        result = await self._db(
-            lambda s: chat_repo.accept_message(
-                s, incoming, token_count=token_count, owner=self.instance_id, lease_ttl=ttl
-            ),
-            within=self._accept_db_retry,
-            priority=URGENT,
-        )
-        if isinstance(result, chat_repo.Rejected):
+        asked_at = self.keeper.now()
+        result = await self._accepts.submit(ToAccept(incoming, self._prompting.count(incoming.text)))
+        if isinstance(result, Rejected):
             self._on_event("rejected")
             log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, result.reason)
             return result.reason
@@ -99,6 +122,19 @@ class ChatIntake(ChatBase):
         )
         self.schedule(result.message_id)
         return "accepted"
+
+    @functools.cached_property
+    def _accepts(self) -> GroupWriter[ToAccept, Accepted | Rejected]:
+        return GroupWriter(self._write_accepts)
+
+    async def _write_accepts(self, batch: Sequence[ToAccept]) -> list[Accepted | Rejected]:
+        """Stores the messages that arrived together, in one transaction (a burst costs a few, not hundreds)."""
+        ttl = self.keeper.ttl
+        return await self._db(
+            lambda s: accept_repo.accept_messages(s, batch, owner=self.instance_id, lease_ttl=ttl),
+            within=self._accept_db_retry,
+            priority=URGENT,
+        )
 
     async def _apply_change(self, change: EditedMessage | DeletedMessage) -> str:
         """Apply an edit or a deletion to the stored message. Never answered (no reply loops)."""

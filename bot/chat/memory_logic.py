@@ -149,6 +149,13 @@ def take_within(messages: Sequence[StoredMessage], *, max_tokens: int, newest: b
     return list(reversed(taken)) if newest else taken
 
 
+def refresh_may_be_due(*, has_summary: bool, messages: int, refresh_after: int) -> bool:
+    """False only when plan_refresh must say NONE: no summary (so nothing erased under one) and fewer messages
+    in the whole conversation than `refresh_after` (so fewer than that can have fallen out of the window).
+    Lets a short conversation skip the refresh's database read after every reply."""
+    return has_summary or messages >= refresh_after
+
+
 def plan_refresh(
     *,
     previous: str | None,

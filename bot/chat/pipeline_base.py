@@ -7,6 +7,7 @@ The pipeline itself is split by stage: bot/chat/intake.py (accept: runs before t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -34,6 +35,7 @@ from bot.store.units import NORMAL, UnitRunner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+INTAKE_FIRST_SECONDS = 0.25  # the longest an answer waits for the events being accepted before it starts
 # Takes a picture request (bot.images.requests.PictureDesk.accept): user_id, channel_id, ts, thread_ts, idea.
 PictureHandler = Callable[..., Awaitable[str]]
 
@@ -115,6 +117,11 @@ class ChatBase:
         self._on_event = on_event or (lambda _name: None)  # counters for /metrics
         self._on_model_calls = on_model_calls or (lambda _rows: None)
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        # Events being accepted right now: answers wait (briefly) until there are none, so under a burst every
+        # ack goes out before the answers' own work competes with them for the event loop.
+        self._accepting = 0
+        self._intake_quiet = asyncio.Event()
+        self._intake_quiet.set()
         self._posting: set[int] = set()  # answers past the point of no return: never cancelled at shutdown
         self._taking = True  # False once shutting down: no new answers, no take-overs
         # One process on SQLite: at the first sweep every other owner's lease belongs to a process that is gone.
@@ -155,6 +162,13 @@ class ChatBase:
 
     def _line(self, lines: list[str], last: str | None) -> str:
         return pick_line(lines=lines, last=last, rng=self._rng)
+
+    async def after_intake(self) -> None:
+        """Wait until no event is being accepted, for at most INTAKE_FIRST_SECONDS (a steady stream of events
+        must not starve the answers)."""
+        if not self._intake_quiet.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._intake_quiet.wait(), timeout=INTAKE_FIRST_SECONDS)
 
     async def answer(self, message_id: int, *, takeover: bool = False, foreign_now: bool = False) -> None:
         """Answer one message (bot/chat/service.py); the intake and the sweeper schedule it."""

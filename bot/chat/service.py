@@ -45,6 +45,7 @@ class ChatService(ChatRecovery):
     # ----- answer: after the ack
     async def answer(self, message_id: int, *, takeover: bool = False, foreign_now: bool = False) -> None:
         """Answer a message this worker accepted, or (`takeover`) one whose lease ran out."""
+        await self.after_intake()
         async with self.guards.gate:
             await self._answer(message_id, takeover=takeover, foreign_now=foreign_now)
 
@@ -159,7 +160,14 @@ class ChatService(ChatRecovery):
                 if status is not None:
                     await status.clear()
         await self._record(claimed, lease, answer, timestamps)
-        self.memory.nudge(conversation.id)  # the summary is refreshed in the background, after the reply
+        memory = self._config.current.memory
+        # The history was loaded whole unless it reached its limit (history_size + refresh_after - 1 rows).
+        if memory_logic.refresh_may_be_due(
+            has_summary=claimed.has_summary,
+            messages=len(claimed.history) + 1,
+            refresh_after=memory.refresh_after_messages,
+        ):
+            self.memory.nudge(conversation.id)  # the summary is refreshed in the background, after the reply
 
     async def _mark_posting(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -16,6 +17,36 @@ if TYPE_CHECKING:
     from bot.slack.home_tab import HomeTab
 
 log = logging.getLogger(__name__)
+
+
+MESSAGE_EVENTS = ("message", "app_mention")
+DirectIntake = Callable[[Any], Awaitable[bool]]
+
+
+def direct_intake(chat: ChatService, *, auth: Mapping[str, Any]) -> DirectIntake:
+    """The hot path for HTTP mode: a signed `event_callback` carrying a message or mention goes straight to the
+    chat intake, as Bolt's listener above would pass it, without Bolt's per-request dispatch (listener matching,
+    a context and a Web API client per request): at a 200-event burst that dispatch was most of the ack's cost.
+    Returns False for everything else (commands, Home tab, assistant events, url_verification), which Bolt
+    handles. `auth` is the auth.test answer Bolt is seeded with (bot/slack/auth.py)."""
+
+    async def take(payload: Any) -> bool:
+        if not isinstance(payload, dict) or payload.get("type") != "event_callback":
+            return False
+        event = payload.get("event")
+        if not isinstance(event, dict) or event.get("type") not in MESSAGE_EVENTS:
+            return False
+        await chat.accept_event(
+            event=event,
+            event_type=str(event["type"]),
+            event_id=payload.get("event_id"),
+            team_id=payload.get("team_id") or auth.get("team_id"),
+            bot_user_id=auth.get("user_id"),
+            bot_id=auth.get("bot_id"),
+        )
+        return True
+
+    return take
 
 
 def register_listeners(
@@ -36,6 +67,7 @@ def register_listeners(
 
         register_commands(app, admin)
 
+    # Socket Mode, and HTTP when auth.test could not be checked at start (else direct_intake takes these first)
     app.event("app_mention")(on_message_event)
     app.event("message")(on_message_event)
     if home is not None:

@@ -7,6 +7,7 @@ never with its body (Bolt's own "invalid signature" log line would carry the who
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -49,10 +50,13 @@ def build_web_app(
     bolt_app: AsyncApp,
     *,
     health: HealthCheck,
-    signing_secret: str | None = None,
+    signing_secret: str,
     metrics: Callable[[], Awaitable[bytes]] | None = None,
+    direct: Callable[[Any], Awaitable[bool]] | None = None,
 ) -> web.Application:
-    verifier = SignatureVerifier(signing_secret) if signing_secret else None
+    """Every request's signature is checked here, once: Bolt's own check is off (bot/runtime.py). `direct` takes
+    the message events without Bolt's dispatch (bot/slack/listeners.direct_intake); the rest goes to Bolt."""
+    verifier = SignatureVerifier(signing_secret)
 
     async def slack_events(request: web.Request) -> web.Response:
         try:
@@ -63,21 +67,33 @@ def build_web_app(
         problem = body_problem(body=body, content_type=request.content_type or "")
         if problem is not None:
             return _rejected(request, length=len(body), reason=problem, status=400)
-        if verifier is not None:
-            timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-            signature = request.headers.get("X-Slack-Signature", "")
-            if not timestamp or not signature:
-                return _rejected(request, length=len(body), reason="no Slack signature headers", status=401)
-            if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
-                reason = "stale timestamp" if not _fresh(timestamp) else "bad signature"
-                return _rejected(request, length=len(body), reason=reason, status=401)
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not timestamp or not signature:
+            return _rejected(request, length=len(body), reason="no Slack signature headers", status=401)
+        if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+            reason = "stale timestamp" if not _fresh(timestamp) else "bad signature"
+            return _rejected(request, length=len(body), reason=reason, status=401)
+        if direct is not None and "json" in (request.content_type or ""):
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                return _rejected(request, length=len(body), reason="malformed body (not JSON)", status=400)
+            try:
+                if await direct(payload):
+                    return web.Response(status=200)
+            except Exception as error:  # as Bolt's error handler: a 500, so Slack delivers the event again
+                log.error(
+                    "could not take an event (%s: %s); Slack will redeliver it",
+                    type(error).__name__,
+                    str(error).splitlines()[0] if str(error) else "",
+                )
+                return web.json_response({"error": "could not take the event"}, status=500)
         try:
             bolt_request = await to_bolt_request(request)
             bolt_response = await bolt_app.async_dispatch(bolt_request)
         except (ValueError, AttributeError, TypeError, RecursionError) as exc:  # bodies Slack never sends
             return _rejected(request, length=len(body), reason=f"malformed body ({type(exc).__name__})", status=400)
-        if bolt_response.status == 401:
-            log.warning("rejected %s /slack/events (%d bytes): bad or stale signature", request.method, len(body))
         return await to_aiohttp_response(bolt_response)
 
     async def prometheus(_request: web.Request) -> web.Response:

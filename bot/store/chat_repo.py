@@ -1,8 +1,8 @@
 """Chat queries. The unique constraints do the deduplication; these functions only phrase the questions.
 
 Plain blocking functions on a Core Connection: the chat service runs each as one unit of work on a worker thread
-(bot.store.units), in short Core statements. Four short transactions per message: accept, load, mark posting,
-record.
+(bot.store.units), in short Core statements. Four short transactions per message: accept (bot.store.accept_repo,
+many messages at once), load, mark posting, record.
 """
 
 from __future__ import annotations
@@ -11,31 +11,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Float, Integer, and_, bindparam, delete, exists, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Integer, String, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
-from bot.chat.events_logic import IncomingMessage
 from bot.chat.history_logic import StoredMessage
-from bot.store.leases import DONE, FAILED, POSTING, WORKING, Lease, db_now, fenced
+from bot.store.leases import DONE, FAILED, FENCED, POSTING, WORKING, Lease, fence_params
 from bot.store.models import Conversation, ConversationSummary, LLMCall, Message, utcnow
 
 # A person's message is stored already claimed ("working", under a lease of the worker that accepted it); a
 # worker that dies stops renewing its lease, and once it expires any replica takes the message over
 # (bot.store.leases). Every later write is fenced: it names the lease's owner and epoch.
 __all__ = ["DONE", "FAILED", "POSTING", "WORKING", "Lease"]
-
-
-@dataclass(frozen=True)
-class Accepted:
-    message_id: int
-    conversation_id: int
-    epoch: int = 1
-
-
-@dataclass(frozen=True)
-class Rejected:
-    reason: str  # "duplicate" | "not a thread Lukas is in"
 
 
 @dataclass(frozen=True)
@@ -72,6 +58,7 @@ class ClaimedMessage:
     team_id: str = ""
     erased: bool = False  # deleted in Slack (or forgotten) before Lukas answered: not answered at all
     summary: SummaryInfo | None = None
+    has_summary: bool = False  # a summary row exists, even one that is stale (summary is None then)
 
 
 @dataclass(frozen=True)
@@ -97,6 +84,13 @@ _UPDATE_LAST_FALLBACK = (
     .values(last_fallback=bindparam("text"))
 )
 _INSERT_LLM_CALL = insert(LLMCall)
+_MARK_POSTING = (
+    update(Message)
+    .where(FENCED)
+    .values(reply_state=POSTING, user_name=func.coalesce(bindparam("user_name", type_=String), Message.user_name))
+)
+_MARK_POSTING_FLAGGED = _MARK_POSTING.values(flagged=True, flag_reason=bindparam("flag_reason"))
+_CLOSE_QUESTION = update(Message).where(FENCED).values(reply_state=bindparam("state"), lease_until=None)
 _ERASED = aliased(Message)
 # A covered message erased after the summary was built: the summary must not be used until it is rebuilt
 # (an index on messages(conversation_id, erased_at) keeps this a seek).
@@ -164,82 +158,6 @@ _SELECT_CONTEXT = (
 )
 
 
-_INSERT_LEASED: dict[str, object] = {}
-
-
-def _insert_leased(dialect: str):  # type: ignore[no-untyped-def]
-    """INSERT of a person's message with its lease expiry on the database's clock (built once per dialect)."""
-    statement = _INSERT_LEASED.get(dialect)
-    if statement is None:
-        statement = (
-            insert(Message)
-            .values(lease_until=db_now(dialect) + bindparam("lease_ttl", type_=Float))
-            .returning(Message.id)
-        )
-        _INSERT_LEASED[dialect] = statement
-    return statement
-
-
-def accept_message(
-    session: Connection,
-    incoming: IncomingMessage,
-    *,
-    token_count: int,
-    owner: str | None = None,
-    lease_ttl: float = 60.0,
-) -> Accepted | Rejected:
-    """Store a person's message once, leased to `owner`. Commits. Safe against concurrent replicas (unique keys
-    decide)."""
-    key = {"team_id": incoming.team_id, "channel_id": incoming.channel_id, "thread_ts": incoming.conversation_thread_ts}
-    conversation_id = session.scalar(_SELECT_CONVERSATION, key)
-    if conversation_id is None:
-        if incoming.only_if_lukas_in_thread:
-            return Rejected("not a thread Lukas is in")
-        try:
-            with session.begin_nested():
-                # A mention inside a thread Lukas is not part of: its earlier messages are read after the ack.
-                unread = incoming.kind == "thread" and incoming.ts != incoming.conversation_thread_ts
-                conversation_id = session.scalar(
-                    _INSERT_CONVERSATION,
-                    {
-                        **key,
-                        "kind": incoming.kind,
-                        "created_at": utcnow(),
-                        "thread_read_at": None if unread else utcnow(),
-                    },
-                )
-        except IntegrityError:  # another replica created it a moment ago
-            conversation_id = session.scalar(_SELECT_CONVERSATION, key)
-    now = utcnow()
-    try:
-        message_id = session.scalar(
-            _insert_leased(session.dialect.name),
-            {
-                "lease_owner": owner,
-                "lease_epoch": 1,
-                "lease_ttl": lease_ttl,
-                "conversation_id": conversation_id,
-                "channel_id": incoming.channel_id,
-                "slack_ts": incoming.ts,
-                "event_id": incoming.event_id,
-                "user_id": incoming.user_id,
-                "sender": "user",
-                "content": incoming.text,
-                "token_count": token_count,
-                "reply_state": WORKING,
-                "reply_claimed_at": now,
-                "flagged": False,
-                "created_at": now,
-            },
-        )
-        session.commit()
-    except IntegrityError:  # same event_id, or same channel+ts (the app_mention/message pair, a redelivery)
-        session.rollback()
-        return Rejected("duplicate")
-    assert message_id is not None and conversation_id is not None
-    return Accepted(message_id=message_id, conversation_id=conversation_id)
-
-
 def stored_messages(rows: Iterable[Any], *, context: bool | None = None) -> list[StoredMessage]:
     """Rows of (id, sender, content, user_name, token_count[, context]) as the chat core's StoredMessage."""
     return [
@@ -294,6 +212,7 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         ts=question.slack_ts,
         team_id=question.team_id,
         summary=summary,
+        has_summary=question.summary_text is not None,
         erased=question.erased_at is not None,
     )
 
@@ -348,12 +267,11 @@ def mark_posting(
 ) -> bool:
     """Last write before Slack: from here on the reply may be in Slack, so it is never posted blindly again.
     Fenced: False (and nothing written) when this writer no longer holds the lease. Commits."""
-    values: dict[str, object] = {"reply_state": POSTING}
-    if user_name:
-        values["user_name"] = user_name
-    if flag_reason is not None:
-        values.update(flagged=True, flag_reason=flag_reason)
-    result = session.execute(update(Message).where(fenced(lease, owner=owner, state=WORKING)).values(**values))
+    params = {**fence_params(lease, owner=owner, state=WORKING), "user_name": user_name or None}
+    if flag_reason is None:
+        result = session.execute(_MARK_POSTING, params)
+    else:
+        result = session.execute(_MARK_POSTING_FLAGGED, {**params, "flag_reason": flag_reason})
     if result.rowcount != 1:
         session.rollback()
         return False
@@ -381,9 +299,7 @@ def record_reply(
     """Store Lukas's reply (or fallback) and the ledger row(s: one per provider tried), and close the question.
     Fenced: False (and nothing written) when this writer no longer holds the lease. Commits."""
     now = utcnow()
-    closed = session.execute(
-        update(Message).where(fenced(lease, owner=owner, state=from_state)).values(reply_state=state, lease_until=None)
-    )
+    closed = session.execute(_CLOSE_QUESTION, {**fence_params(lease, owner=owner, state=from_state), "state": state})
     if closed.rowcount != 1:
         session.rollback()
         return False

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Float, and_, cast, delete, func, literal_column, or_, select, update
+from sqlalchemy import Connection, Float, and_, bindparam, cast, delete, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
@@ -86,6 +86,25 @@ def claimable(
     return list(rows)
 
 
+# The condition every write after the claim carries: this writer still holds this lease. Built once with bound
+# parameters (fence_params fills them): building and cache-keying a fresh condition per write cost more CPU than
+# running the statement.
+FENCED = and_(
+    Message.id == bindparam("f_message_id"),
+    Message.lease_owner == bindparam("f_owner"),
+    Message.lease_epoch == bindparam("f_epoch"),
+    Message.reply_state == bindparam("f_state"),
+)
+
+
+def fence_params(lease: Lease, *, owner: str, state: str) -> dict[str, object]:
+    return {"f_message_id": lease.message_id, "f_owner": owner, "f_epoch": lease.epoch, "f_state": state}
+
+
+_REOPEN = update(Message).where(FENCED).values(reply_state=WORKING)
+_RELEASE = update(Message).where(FENCED).values(lease_owner=None, lease_until=None)
+
+
 def take_over(
     session: Connection,
     message_id: int,
@@ -114,16 +133,7 @@ def take_over(
 
 def reopen(session: Connection, lease: Lease, *, owner: str) -> bool:
     """A `posting` message whose reply is not in Slack goes back to `working` under the same lease. Commits."""
-    result = session.execute(
-        update(Message)
-        .where(
-            Message.id == lease.message_id,
-            Message.lease_owner == owner,
-            Message.lease_epoch == lease.epoch,
-            Message.reply_state == POSTING,
-        )
-        .values(reply_state=WORKING)
-    )
+    result = session.execute(_REOPEN, fence_params(lease, owner=owner, state=POSTING))
     session.commit()
     return result.rowcount == 1
 
@@ -161,31 +171,12 @@ def release(session: Connection, *, owner: str, held: dict[int, int]) -> list[in
     next sweep. Only `working` ones: a `posting` one may already be in Slack. Commits."""
     released: list[int] = []
     for message_id, epoch in held.items():
-        result = session.execute(
-            update(Message)
-            .where(
-                Message.id == message_id,
-                Message.lease_owner == owner,
-                Message.lease_epoch == epoch,
-                Message.reply_state == WORKING,
-            )
-            .values(lease_owner=None, lease_until=None)
-        )
+        result = session.execute(_RELEASE, fence_params(Lease(message_id, epoch), owner=owner, state=WORKING))
         if result.rowcount == 1:
             released.append(message_id)
     session.execute(delete(Instance).where(Instance.id == owner))
     session.commit()
     return released
-
-
-def fenced(lease: Lease, *, owner: str, state: str) -> ColumnElement[bool]:
-    """The condition every write after the claim carries: this writer still holds this lease."""
-    return and_(
-        Message.id == lease.message_id,
-        Message.lease_owner == owner,
-        Message.lease_epoch == lease.epoch,
-        Message.reply_state == state,
-    )
 
 
 def stuck_counts(session: Connection, *, posting_grace: float) -> dict[str, int]:

@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from bot.store.models import ConversationSummary, LLMCall, Message, utcnow
+
+# Built once (constructing and cache-keying it per answer cost more than running it).
+_PARTICIPANTS = (
+    select(Message.user_id)
+    .where(
+        Message.conversation_id
+        == select(Message.conversation_id).where(Message.id == bindparam("message_id")).scalar_subquery(),
+        Message.sender == "user",
+        Message.user_id.is_not(None),
+    )
+    .distinct()
+)
 
 
 def participants(session: Connection, message_id: int) -> frozenset[str]:
     """Slack user ids of the people who wrote in this message's conversation (whom Lukas may @mention)."""
-    conversation = select(Message.conversation_id).where(Message.id == message_id).scalar_subquery()
-    rows = session.scalars(
-        select(Message.user_id)
-        .where(Message.conversation_id == conversation, Message.sender == "user", Message.user_id.is_not(None))
-        .distinct()
-    )
-    return frozenset(str(user_id) for user_id in rows)
+    return frozenset(str(user_id) for user_id in session.scalars(_PARTICIPANTS, {"message_id": message_id}))
 
 
 def count_for_user(session: Connection, user_id: str) -> int:

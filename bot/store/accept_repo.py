@@ -1,0 +1,165 @@
+"""Accepting people's messages, many in one transaction (group commit).
+
+Every message is stored before Slack's ack; when many arrive at once (a burst, or each event delivered to several
+replicas) the intake writes those waiting together: one SELECT of their conversations, one INSERT of the new
+conversations, one INSERT of the messages, one COMMIT. Unique keys still decide everything: `ON CONFLICT DO
+NOTHING` skips a row another replica (or the same batch) stored first, and a row that was not inserted is a
+duplicate, exactly as the single-row IntegrityError was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Float, bindparam, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.chat.events_logic import IncomingMessage
+from bot.store.leases import WORKING, db_now
+from bot.store.models import Conversation, Message, utcnow
+
+NOT_IN_THREAD = "not a thread Lukas is in"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    message_id: int
+    conversation_id: int
+    epoch: int = 1
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str  # "duplicate" | NOT_IN_THREAD
+
+
+@dataclass(frozen=True)
+class ToAccept:
+    incoming: IncomingMessage
+    token_count: int
+
+
+ConversationKey = tuple[str, str, str]
+
+
+def _key(incoming: IncomingMessage) -> ConversationKey:
+    return (incoming.team_id, incoming.channel_id, incoming.conversation_thread_ts)
+
+
+_STATEMENTS: dict[str, tuple[Any, Any]] = {}
+
+
+def _inserts(dialect: str) -> tuple[Any, Any]:
+    """(conversations, messages) INSERT ... ON CONFLICT DO NOTHING RETURNING, built once per dialect."""
+    built = _STATEMENTS.get(dialect)
+    if built is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        conversations = (
+            insert(Conversation)
+            .on_conflict_do_nothing()
+            .returning(Conversation.id, Conversation.team_id, Conversation.channel_id, Conversation.thread_ts)
+        )
+        messages = (
+            insert(Message)
+            .values(lease_until=db_now(dialect) + bindparam("lease_ttl", type_=Float))
+            .on_conflict_do_nothing()
+            .returning(Message.id, Message.channel_id, Message.slack_ts, Message.event_id)
+        )
+        built = _STATEMENTS[dialect] = (conversations, messages)
+    return built
+
+
+def _conversation_ids(session: Connection, keys: set[ConversationKey]) -> dict[ConversationKey, int]:
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(Conversation.id, Conversation.team_id, Conversation.channel_id, Conversation.thread_ts).where(
+            tuple_(Conversation.team_id, Conversation.channel_id, Conversation.thread_ts).in_(sorted(keys))
+        )
+    )
+    return {(r.team_id, r.channel_id, r.thread_ts): r.id for r in rows}
+
+
+def _create_conversations(
+    session: Connection, wanted: Sequence[IncomingMessage], known: dict[ConversationKey, int]
+) -> None:
+    """Insert the conversations `wanted` needs that `known` lacks; adds their ids to `known`."""
+    firsts: dict[ConversationKey, IncomingMessage] = {}
+    for incoming in wanted:
+        if _key(incoming) not in known:
+            firsts.setdefault(_key(incoming), incoming)
+    if not firsts:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "team_id": key[0],
+            "channel_id": key[1],
+            "thread_ts": key[2],
+            "kind": incoming.kind,
+            "created_at": now,
+            # A mention inside a thread Lukas is not part of: its earlier messages are read after the ack.
+            "thread_read_at": None if incoming.kind == "thread" and incoming.ts != key[2] else now,
+        }
+        for key, incoming in firsts.items()
+    ]
+    inserted = session.execute(_inserts(session.dialect.name)[0], rows)
+    known.update({(r.team_id, r.channel_id, r.thread_ts): r.id for r in inserted})
+    missing = set(firsts) - set(known)
+    if missing:  # another replica created them a moment ago
+        known.update(_conversation_ids(session, missing))
+
+
+def accept_messages(
+    session: Connection, batch: Sequence[ToAccept], *, owner: str | None = None, lease_ttl: float = 60.0
+) -> list[Accepted | Rejected]:
+    """Store each person's message once, leased to `owner`, in one transaction; results in `batch` order."""
+    results: list[Accepted | Rejected | None] = [None] * len(batch)
+    known = _conversation_ids(session, {_key(item.incoming) for item in batch})
+    started: set[ConversationKey] = set()  # conversations an earlier message of this batch starts
+    for i, item in enumerate(batch):
+        key = _key(item.incoming)
+        if not item.incoming.only_if_lukas_in_thread:
+            started.add(key)
+        elif key not in known and key not in started:  # as if accepted one after another, in batch order
+            results[i] = Rejected(NOT_IN_THREAD)
+    _create_conversations(session, [item.incoming for i, item in enumerate(batch) if results[i] is None], known)
+    now = utcnow()
+    pending = [i for i, result in enumerate(results) if result is None]
+    rows = [
+        {
+            "lease_owner": owner,
+            "lease_epoch": 1,
+            "lease_ttl": lease_ttl,
+            "conversation_id": known[_key(batch[i].incoming)],
+            "channel_id": batch[i].incoming.channel_id,
+            "slack_ts": batch[i].incoming.ts,
+            "event_id": batch[i].incoming.event_id,
+            "user_id": batch[i].incoming.user_id,
+            "sender": "user",
+            "content": batch[i].incoming.text,
+            "token_count": batch[i].token_count,
+            "reply_state": WORKING,
+            "reply_claimed_at": now,
+            "flagged": False,
+            "created_at": now,
+        }
+        for i in pending
+    ]
+    stored = list(session.execute(_inserts(session.dialect.name)[1], rows)) if rows else []
+    session.commit()
+    by_slot = {(r.channel_id, r.slack_ts): r for r in stored}
+    for i in pending:
+        incoming = batch[i].incoming
+        row = by_slot.pop((incoming.channel_id, incoming.ts), None)
+        if row is not None and row.event_id == incoming.event_id:
+            results[i] = Accepted(message_id=row.id, conversation_id=known[_key(incoming)])
+        else:  # same event_id or same channel+ts stored before (the app_mention/message pair, a redelivery)
+            if row is not None:  # a twin earlier in this batch owns the row: put it back for that one
+                by_slot[(incoming.channel_id, incoming.ts)] = row
+            results[i] = Rejected("duplicate")
+    done = [result for result in results if result is not None]
+    assert len(done) == len(batch)
+    return done
