@@ -112,7 +112,7 @@ async def one_burst(
             warm_replies = len(slack.calls_to("chat.postMessage"))
             llm.peak_in_flight = 0
             rss_before = sum(lukas.rss_mb() for lukas in lukases)
-            cpu_before = _cpu_seconds(lukases)
+            cpu_before, driver_cpu_before = _cpu_seconds(lukases), time.process_time()
             bodies = [dm(i, f"Hi Lukas, what do bears dream about? ({i})") for i in range(events)]
             warm_requests = len(llm.chat_requests)
             started, started_monotonic = time.perf_counter(), time.monotonic()
@@ -129,13 +129,15 @@ async def one_burst(
             posted = await _replies(slack, warm_replies + events, timeout=120)
             wall = time.perf_counter() - started
             cpu = _cpu_seconds(lukases) - cpu_before
+            driver_cpu = time.process_time() - driver_cpu_before
             await asyncio.sleep(0.5)  # late duplicates would show here
             posted = len(slack.calls_to("chat.postMessage"))
             asked = [r.at - started_monotonic for r in llm.chat_requests[warm_requests:]]
             replied = [c.at - started_monotonic for c in slack.calls_to("chat.postMessage")[warm_replies:]]
             timeline = (
                 f"all acked at {acked:.3f} s; model asked from {min(asked):.3f} to {max(asked):.3f} s; "
-                f"replies posted from {min(replied):.3f} to {max(replied):.3f} s"
+                f"replies posted from {min(replied):.3f} to {max(replied):.3f} s; this load generator and the "
+                f"stand-ins used {driver_cpu:.2f} s of CPU"
             )
             return BurstResult(
                 wall_s=wall,
