@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import bot
+from bot import heap
 from bot.admin.reload_service import ConfigWatcher
 from bot.admin.service import AdminCommands
 from bot.admin.stats_service import MetricsRecorder
@@ -257,6 +258,7 @@ class Lukas:
         # garbage collector's full passes, which otherwise pause the event loop for tens of milliseconds.
         gc.collect()
         gc.freeze()
+        heap.trim()  # what the start freed (the tokenizer file's parse, the migration) goes back to the system
         try:  # before serving: on SQLite this picks up the previous process's unfinished answers at once
             await self.services.chat.sweep_once()
         except Exception as exc:
