@@ -58,9 +58,10 @@ _PROBE = """
 import json, os, signal, sys
 
 def _dump(*_):
-    tiktoken = sys.modules.get("tiktoken.registry")
+    registry, lukas = sys.modules.get("tiktoken.registry"), sys.modules.get("bot.tokens.counting")
+    encodings = [*getattr(registry, "ENCODINGS", {}), *(f"{n} (lean)" for n in getattr(lukas, "_lean", {}))]
     with open(os.environ["LUKAS_MEMORY_PROBE"], "w") as out:
-        json.dump({"modules": sorted(sys.modules), "encodings": sorted(getattr(tiktoken, "ENCODINGS", {}))}, out)
+        json.dump({"modules": sorted(sys.modules), "encodings": sorted(encodings)}, out)
 
 signal.signal(signal.SIGUSR1, _dump)
 """

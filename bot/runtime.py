@@ -373,7 +373,9 @@ async def serve(settings: Settings, config: LiveConfig, *, upgrade: bool) -> Non
     current = config.current
     configure_logging(level=current.logging.level, json_lines=current.logging.json_lines)
     if upgrade and current.database.upgrade_on_start:
-        await migrate.upgrade_async(settings.database_url)
+        await migrate.upgrade_on_start(
+            settings.database_url, log_level=current.logging.level, json_lines=current.logging.json_lines
+        )
     config.on_change(_apply_logging)
     lukas = Lukas(settings, config)
     stop = asyncio.Event()
