@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import bot
+from bot import heap
 from bot.admin.reload_service import ConfigWatcher
 from bot.admin.service import AdminCommands
 from bot.admin.stats_service import MetricsRecorder
@@ -259,6 +260,7 @@ class Lukas:
         # garbage collector's full passes, which otherwise pause the event loop for tens of milliseconds.
         gc.collect()
         gc.freeze()
+        heap.trim()  # what the start freed (the tokenizer file's parse, the migration) goes back to the system
         try:  # before serving: on SQLite this picks up the previous process's unfinished answers at once
             await self.services.chat.sweep_once()
         except Exception as exc:
@@ -381,7 +383,9 @@ async def serve(settings: Settings, config: LiveConfig, *, upgrade: bool) -> Non
     current = config.current
     configure_logging(level=current.logging.level, json_lines=current.logging.json_lines)
     if upgrade and current.database.upgrade_on_start:
-        await migrate.upgrade_async(settings.database_url)
+        await migrate.upgrade_on_start(
+            settings.database_url, log_level=current.logging.level, json_lines=current.logging.json_lines
+        )
     config.on_change(_apply_logging)
     lukas = Lukas(settings, config)
     stop = asyncio.Event()

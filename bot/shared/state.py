@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pybreaker
+if TYPE_CHECKING:  # redis, limits and their kin are imported only when REDIS_URL is set (issue 17)
+    import pybreaker
 
-from bot.shared.breaker_storage import SharedBreakerStorage
-from bot.shared.health import RedisHealth
-from bot.shared.rate_limits import SharedRateLimits
+    from bot.shared.health import RedisHealth
+    from bot.shared.rate_limits import SharedRateLimits
 
 
 @dataclass
@@ -18,11 +18,16 @@ class SharedState:
     rate_limits: SharedRateLimits
 
     def breaker_storage(self, name: str, local: Any) -> pybreaker.CircuitBreakerStorage:
+        from bot.shared.breaker_storage import SharedBreakerStorage
+
         return SharedBreakerStorage(name=name, health=self.health, local=local)
 
 
 def shared_state(redis_url: str | None, *, probe_every: float = 2.0) -> SharedState | None:
     if not redis_url:
         return None
+    from bot.shared.health import RedisHealth
+    from bot.shared.rate_limits import SharedRateLimits
+
     health = RedisHealth(redis_url, probe_every=probe_every)
     return SharedState(health=health, rate_limits=SharedRateLimits(health))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 import tiktoken
+import tiktoken.registry
+
+from bot import heap
 
 SHIPPED_ENCODINGS_DIR = Path(__file__).parent / "tiktoken_files"
 # The OpenAI cookbook's accounting for chat messages.
@@ -21,15 +25,43 @@ def use_shipped_encodings() -> None:
         os.environ["TIKTOKEN_CACHE_DIR"] = str(SHIPPED_ENCODINGS_DIR)
 
 
+_lean: dict[str, tiktoken.Encoding] = {}
+_building = threading.Lock()
+
+
+def lean_encoding(encoding_name: str) -> tiktoken.Encoding:
+    """tiktoken's encoding without the Python dict of its ranks (~26 MB for o200k_base), loaded once.
+
+    Encoding keeps `_mergeable_ranks` only to pickle itself; encode and decode run in its Rust CoreBPE, which holds
+    its own copy. This is a private instance built from tiktoken's constructor table, so tiktoken.get_encoding()
+    still hands out stock encodings. The file's parse leaves freed heap behind: it is given back at once.
+    """
+    if (ready := _lean.get(encoding_name)) is not None:
+        return ready
+    with _building:  # two threads asking at once build (and hold the peak of) one encoding, not two
+        if (ready := _lean.get(encoding_name)) is not None:
+            return ready
+        use_shipped_encodings()
+        tiktoken.list_encoding_names()  # fills the registry's constructor table (plugins included)
+        constructors = tiktoken.registry.ENCODING_CONSTRUCTORS or {}
+        if encoding_name not in constructors:
+            return tiktoken.get_encoding(encoding_name)  # raises tiktoken's own "Unknown encoding" error
+        encoding = tiktoken.Encoding(**constructors[encoding_name]())
+        del encoding._mergeable_ranks
+        _lean[encoding_name] = encoding
+        heap.trim()
+        return encoding
+
+
 @lru_cache(maxsize=64)
 def encoding_for(model: str, default: str = "cl100k_base") -> tiktoken.Encoding:
     """The model's encoding, or the configured default for models tiktoken does not know."""
-    use_shipped_encodings()
     name = model.split(":", 1)[-1].split("/")[-1]
     try:
-        return tiktoken.encoding_for_model(name)
+        encoding_name = tiktoken.encoding_name_for_model(name)
     except KeyError:
-        return tiktoken.get_encoding(default)
+        encoding_name = default
+    return lean_encoding(encoding_name)
 
 
 def count_text(text: str, *, model: str, default_encoding: str = "cl100k_base") -> int:
