@@ -29,7 +29,7 @@ from bot.chat.service import ChatService
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.contracts.live import ContractsHolder
-from bot.errors import ConfigError, DatabaseUnavailableError
+from bot.errors import DatabaseUnavailableError, StartupError
 from bot.images.requests import PictureDesk
 from bot.llm.chain_logic import counting_model
 from bot.llm.gateway import ChatGateway
@@ -280,7 +280,7 @@ class Lukas:
             log.info("Lukas is connected to Slack in Socket Mode")
             return await self.start_socket_health(probe=socket_client_probe(self._socket_handler), host=host, port=port)
         if not self.settings.signing_secret:  # `lukas run` stops earlier (Settings.require_slack)
-            raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests; it is not set")
+            raise StartupError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests; it is not set")
         from bot.slack.listeners import direct_intake
 
         web_app = build_web_app(
