@@ -8,13 +8,18 @@ for each database:
   (accepting an event before Slack's 3 s deadline) jump the queue ahead of background ones.
 - PostgreSQL: on the event loop through the async driver (`AsyncConnection.run_sync`), since psycopg is
   natively asynchronous; worker threads there would fight the event loop for the GIL. At most
-  `POSTGRES_SLOTS` units run at once (the steady part of the pool: bursts beyond it opened and closed
-  overflow connections and queued for seconds), and urgent units get the next free slot first.
+  `POSTGRES_SLOTS` connections work at once (the steady part of the pool: bursts beyond it opened and closed
+  overflow connections and queued for seconds), and urgent units are served first.
+
+Units waiting together run back to back on one connection (at most `COALESCE` of them), each still its own
+transaction: under a burst that saves a pool checkout (with PostgreSQL's pre-ping round trip) and a hop between
+threads per unit, which were a large part of each answer's database cost (issue 17).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import queue
@@ -30,48 +35,45 @@ from bot.store.db import create_sqlite_sync_engine
 T = TypeVar("T")
 URGENT, NORMAL = 0, 1
 POSTGRES_SLOTS = 8
+COALESCE = 16
 _STOP = object()
 
+# (work, future, loop): a unit waiting to run and where its outcome goes.
+_Unit = tuple[Callable[[Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 
-class _PriorityGate:
-    """A semaphore whose waiters are served by priority, then in arrival order."""
 
-    def __init__(self, slots: int) -> None:
-        self._free = slots
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    async def acquire(self, priority: int) -> None:
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (priority, next(self._order), future))
+def _run_units(connection: Connection, units: list[_Unit]) -> list[_Outcome]:
+    """Each unit in turn on one connection; a unit that fails (or leaves a transaction open) is rolled back, so
+    the next one starts clean. A failure belongs to its own unit only."""
+    outcomes: list[_Outcome] = []
+    for work, future, _loop in units:
+        if future.cancelled():  # its caller gave up before it ran
+            continue
         try:
-            await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self.release()  # the slot was handed over just as we were cancelled: pass it on
-            raise
-
-    def release(self) -> None:
-        while self._waiters:
-            _priority, _order, future = heapq.heappop(self._waiters)
-            if not future.done():
-                future.set_result(None)  # hand the slot straight to the next waiter
-                return
-        self._free += 1
+            result = work(connection)
+        except BaseException as error:  # handed to the awaiting coroutine
+            outcomes.append((future, None, error))
+        else:
+            outcomes.append((future, result, None))
+        if connection.in_transaction():
+            # A lost connection fails here too: the units after this one then fail (and are retried) alike.
+            with contextlib.suppress(Exception):
+                connection.rollback()
+    return outcomes
 
 
 class UnitRunner:
     def __init__(self, engine: AsyncEngine) -> None:
         self._async_engine = engine
-        self._gate = _PriorityGate(POSTGRES_SLOTS)
+        self._order = itertools.count()
         self._thread: threading.Thread | None = None
+        self._waiting: list[tuple[int, int, _Unit]] = []  # PostgreSQL: a heap by (priority, arrival)
+        self._workers = 0
+        self._worker_tasks: set[asyncio.Task[None]] = set()
         if engine.dialect.name == "sqlite":
             self._sync_engine = create_sqlite_sync_engine(engine.url.render_as_string(hide_password=False))
             self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
-            self._order = itertools.count()
             self._thread = threading.Thread(target=self._work, name="lukas-db", daemon=True)
             self._thread.start()
 
@@ -80,31 +82,66 @@ class UnitRunner:
         return self._async_engine.dialect.name
 
     async def run(self, work: Callable[[Connection], T], *, priority: int = NORMAL) -> T:
-        if self._thread is None:
-            await self._gate.acquire(priority)
-            try:
-                async with self._async_engine.connect() as connection:
-                    return await connection.run_sync(work)
-            finally:
-                self._gate.release()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((priority, next(self._order), (work, future, loop)))
+        if self._thread is not None:
+            self._queue.put((priority, next(self._order), (work, future, loop)))
+        else:
+            heapq.heappush(self._waiting, (priority, next(self._order), (work, future, loop)))
+            if self._workers < POSTGRES_SLOTS:
+                self._workers += 1
+                worker = asyncio.create_task(self._postgres_worker(), name="db-units")
+                self._worker_tasks.add(worker)
+                worker.add_done_callback(self._worker_tasks.discard)
         return await future
 
+    # ----- PostgreSQL: up to POSTGRES_SLOTS workers on the event loop, each taking what waits
+    async def _postgres_worker(self) -> None:
+        try:
+            while self._waiting:
+                units = [heapq.heappop(self._waiting)[2] for _ in range(min(COALESCE, len(self._waiting)))]
+                try:
+                    async with self._async_engine.connect() as connection:
+                        outcomes = await connection.run_sync(_run_units, units)
+                except BaseException as error:  # no connection (the database is away): every unit here fails
+                    outcomes = [(future, None, error) for _work, future, _loop in units]
+                    if not isinstance(error, Exception):
+                        _settle_all(outcomes)
+                        raise
+                _settle_all(outcomes)
+        finally:
+            self._workers -= 1
+
+    # ----- SQLite: one thread
     def _work(self) -> None:
         while True:
-            _priority, _order, item = self._queue.get()
-            if item is _STOP:
+            items = [self._queue.get()]
+            while len(items) < COALESCE:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            units = [item for _priority, _order, item in items if item is not _STOP]
+            if units:
+                try:
+                    with self._sync_engine.connect() as connection:
+                        outcomes = _run_units(connection, units)
+                except BaseException as error:  # the connection could not be opened (or closed)
+                    outcomes = [(future, None, error) for _work, future, _loop in units]
+                self._hand_back(units, outcomes)
+            if len(units) < len(items):
                 return
-            work, future, loop = item
-            try:
-                with self._sync_engine.connect() as connection:
-                    result = work(connection)
-            except BaseException as error:  # handed to the awaiting coroutine
-                loop.call_soon_threadsafe(_settle, future, None, error)
-            else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
+
+    @staticmethod
+    def _hand_back(units: list[_Unit], outcomes: list[_Outcome]) -> None:
+        """One wake-up per event loop for the whole group, not one per unit."""
+        loops = {id(future): loop for _work, future, loop in units}
+        grouped: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for outcome in outcomes:
+            grouped.setdefault(loops[id(outcome[0])], []).append(outcome)
+        for loop, settled in grouped.items():
+            with contextlib.suppress(RuntimeError):  # that event loop is closed: nobody waits for these any more
+                loop.call_soon_threadsafe(_settle_all, settled)
 
     def close(self) -> None:
         if self._thread is not None:
@@ -113,10 +150,11 @@ class UnitRunner:
             self._sync_engine.dispose()
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _settle_all(outcomes: list[_Outcome]) -> None:
+    for future, result, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
