@@ -84,6 +84,7 @@ class Ledger:
     rss_start_mb: float = 0.0
     rss_peak_mb: float = 0.0
     rss_end_mb: float = 0.0
+    rss_by_tenth: list[float] = field(default_factory=list)  # RSS as each tenth of the expected replies was posted
     survived: bool = True
     llm_requests: int = 0
     wall_seconds: float = 0.0
@@ -115,6 +116,7 @@ class Ledger:
             f"LLM requests:             {self.llm_requests}",
             f"RSS of lukas:             start {self.rss_start_mb:.1f} MB, peak {self.rss_peak_mb:.1f} MB, "
             f"end {self.rss_end_mb:.1f} MB (growth {self.rss_end_mb - self.rss_start_mb:+.1f} MB)",
+            "RSS by tenths of replies: " + " ".join(f"{mb:.1f}" for mb in self.rss_by_tenth) + " MB",
             f"CPU of lukas:             {self.cpu_percent:.0f} % of one core on average "
             f"(this load generator and the stand-ins: {self.driver_cpu_percent:.0f} %)",
             f"lukas survived:           {'yes' if self.survived else 'NO'}",
@@ -364,8 +366,13 @@ async def run_soak(params: SoakParams, *, workdir: Path, verbose: bool = True) -
                     for i in range(params.conversations)
                 )
             )
+            expected = params.conversations * params.messages_per_conversation
             while not work.done():
-                peak = max(peak, monitor.memory_info().rss / 2**20)
+                rss = monitor.memory_info().rss / 2**20
+                peak = max(peak, rss)
+                replies = len(slack.calls_to("chat.postMessage"))
+                while len(ledger.rss_by_tenth) < 10 and replies >= expected * (len(ledger.rss_by_tenth) + 1) / 10:
+                    ledger.rss_by_tenth.append(rss)
                 if not lukas.alive():
                     ledger.survived = False
                     break

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +52,9 @@ class SummaryKeeper:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()  # nudged while a refresh was running: look once more when it ends
         self._failing: dict[int, float] = {}  # conversation -> when its last refresh failed (logged once)
-        self.outcomes: list[tuple[int, str]] = []  # (conversation, what happened): for tests and the benchmark
+        # (conversation, what happened), the newest 1,000: for tests and the benchmark (a running bot must not keep
+        # one entry per reply forever).
+        self.outcomes: deque[tuple[int, str]] = deque(maxlen=1000)
 
     @property
     def in_flight(self) -> int:
