@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import functools
+import os
 import platform
 import sys
 from collections.abc import Callable
 
+M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
+TRIM_EVERY_SECONDS = 60.0
+
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None elsewhere (musl, macOS, Windows: their allocators return memory by themselves)."""
+def _glibc() -> ctypes.CDLL | None:
+    """glibc, or None elsewhere (musl, macOS, Windows: their allocators return memory by themselves)."""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
+        return ctypes.CDLL(None)
+    except OSError:
         return None
-    return trim
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    libc = _glibc()
+    return getattr(libc, "malloc_trim", None) if libc is not None else None
+
+
+def limit_arenas(count: int = 2) -> bool:
+    """At most `count` malloc arenas: glibc otherwise gives threads arenas of their own (up to 8 per core) whose
+    freed pieces stay resident. Call before the threads start (MALLOC_ARENA_MAX set by an admin wins)."""
+    libc = _glibc()
+    if libc is None or os.environ.get("MALLOC_ARENA_MAX") or not hasattr(libc, "mallopt"):
+        return False
+    return bool(libc.mallopt(M_ARENA_MAX, count))
+
+
+async def trim_periodically(interval: float = TRIM_EVERY_SECONDS) -> None:
+    """A long-running bot frees as much as it allocates, but glibc keeps the freed pages: give them back now and
+    then (a few milliseconds each time)."""
+    while True:
+        await asyncio.sleep(interval)
+        trim()
 
 
 def trim() -> bool:

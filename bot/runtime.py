@@ -272,6 +272,7 @@ class Lukas:
         self._install_retention()
         self._background.append(asyncio.create_task(self.watcher.run(), name="config-watcher"))
         self._background.append(asyncio.create_task(self.metrics.run(), name="metrics-snapshots"))
+        self._background.append(asyncio.create_task(heap.trim_periodically(), name="heap-trim"))
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -380,6 +381,7 @@ def _apply_logging(old: LukasConfig, new: LukasConfig) -> None:
 
 async def serve(settings: Settings, config: LiveConfig, *, upgrade: bool) -> None:
     """`lukas run`: migrate, start, wait for SIGTERM/SIGINT, stop."""
+    heap.limit_arenas()  # before the database thread and the executor's threads exist
     current = config.current
     configure_logging(level=current.logging.level, json_lines=current.logging.json_lines)
     if upgrade and current.database.upgrade_on_start:

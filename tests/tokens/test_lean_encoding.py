@@ -116,3 +116,20 @@ def test_heap_trim_runs_where_glibc_is() -> None:
 
     expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert heap.trim() is expected
+
+
+async def test_the_heap_is_trimmed_periodically_and_arenas_are_limited_unless_the_admin_set_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    trims: list[int] = []
+    monkeypatch.setattr(heap, "trim", lambda: trims.append(1) or True)
+    task = asyncio.create_task(heap.trim_periodically(0.01))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    assert len(trims) >= 3
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert heap.limit_arenas() is False  # the admin's setting wins (glibc read it at start)
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert heap.limit_arenas() is (heap._glibc() is not None)
