@@ -5,10 +5,12 @@ monthly chat budget. Decisions are in bot.chat.limits_logic; this holds the stat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from bot.chat.channels_logic import is_dm_channel, settings_for
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 SPEND_CACHE_SECONDS = 15.0  # how stale the month's spending may be (other replicas' spending shows up after this)
 Alert = Callable[..., Awaitable[bool]]
 RunDb = Callable[[Callable[[Any], Any]], Awaitable[Any]]
+MAX_IDLE_GATES = 1000  # channel gates kept before idle ones are dropped
 
 
 class InFlightGate:
@@ -91,16 +94,23 @@ class ChatGuards:
             self._verdicts[message_id] = verdict
         return verdict
 
-    def channel_gate(self, channel_id: str) -> InFlightGate:
-        """Answers at once in one channel: channels.<ID>.limits.max_in_flight (unlimited there when unset)."""
+    def channel_gate(self, channel_id: str) -> AbstractAsyncContextManager[Any]:
+        """Answers at once in one channel: channels.<ID>.limits.max_in_flight (unlimited there when unset).
+
+        Channels without that limit (most, and every DM unless `dm` sets one) share a gate that admits everyone:
+        a gate per channel ever seen would grow with every new DM. Idle gates are dropped once there are many."""
+
+        def limit() -> int | None:
+            rule = settings_for(config=self._config.current, channel_id=channel_id, is_dm=is_dm_channel(channel_id))
+            return rule.limits.max_in_flight
+
         gate = self._channel_gates.get(channel_id)
         if gate is None:
-
-            def limit() -> int:
-                rule = settings_for(config=self._config.current, channel_id=channel_id, is_dm=is_dm_channel(channel_id))
-                return rule.limits.max_in_flight or 1_000_000
-
-            gate = self._channel_gates[channel_id] = InFlightGate(limit)
+            if limit() is None:
+                return contextlib.nullcontext()
+            if len(self._channel_gates) >= MAX_IDLE_GATES:
+                self._channel_gates = {key: kept for key, kept in self._channel_gates.items() if kept.active}
+            gate = self._channel_gates[channel_id] = InFlightGate(lambda: limit() or 1_000_000)
         return gate
 
     def verdict_for(self, message_id: int) -> str:

@@ -71,3 +71,35 @@ async def test_a_unit_whose_caller_gave_up_before_it_ran_is_skipped(tmp_path: Pa
     finally:
         await asyncio.to_thread(runner.close)
         await engine.dispose()
+
+
+async def test_channel_gates_exist_only_where_a_channel_limit_is_set(tmp_path: Path) -> None:
+    """A gate per DM ever seen grew with every new person (issue 17); unlimited channels share a no-op."""
+    import yaml
+
+    from bot.chat import guards as guards_module
+    from bot.chat.guards import ChatGuards
+    from bot.config.live import LiveConfig
+    from bot.config.loader import load_config
+    from tests.harness import REPO_CONFIG, deep_merge
+
+    def live(overrides: dict[str, object]) -> LiveConfig:
+        path = tmp_path / "config.yml"
+        path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(REPO_CONFIG.read_text()), overrides)))
+        return LiveConfig(load_config(path), path=path)
+
+    open_guards = ChatGuards(config=live({}))
+    for i in range(50):
+        async with open_guards.channel_gate(f"D{i:05d}"):
+            pass
+    assert open_guards._channel_gates == {}
+
+    limited = ChatGuards(config=live({"channels": {"dm": {"limits": {"max_in_flight": 1}}}}))
+    first = limited.channel_gate("D00001")
+    assert limited.channel_gate("D00001") is first  # one gate per limited DM, kept while in use
+    async with first:
+        for i in range(guards_module.MAX_IDLE_GATES + 5):
+            async with limited.channel_gate(f"D9{i:05d}"):
+                pass
+        assert limited.channel_gate("D00001") is first  # busy: never dropped
+    assert len(limited._channel_gates) <= guards_module.MAX_IDLE_GATES
