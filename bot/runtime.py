@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import gc
 import logging
 import signal
 import time
@@ -256,11 +255,7 @@ class Lukas:
         llm = self.config.current.llm
         # Load the tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack).
         await asyncio.to_thread(encoding_for, counting_model(self.config.current), llm.default_encoding)
-        # Everything loaded so far (libraries, tokenizer, config) lives as long as the process: keep it out of the
-        # garbage collector's full passes, which otherwise pause the event loop for tens of milliseconds.
-        gc.collect()
-        gc.freeze()
-        heap.trim()  # what the start freed (the tokenizer file's parse, the migration) goes back to the system
+        heap.settle_after_start()
         try:  # before serving: on SQLite this picks up the previous process's unfinished answers at once
             await self.services.chat.sweep_once()
         except Exception as exc:
