@@ -39,89 +39,65 @@ class ChatIntake(ChatBase):
     ) -> str:
         """Returns "accepted" or the reason the event was not taken. Raises only when the database is down
         (so Slack gets an error and redelivers: the message is not lost)."""
-        self._accepting += 1
-        self._intake_quiet.clear()
-        try:
-            return await self._accept(
+        with self.intake_busy():
+            event_id_var.set(event_id)
+            decision = classify_event(
                 event=event,
                 event_type=event_type,
-                event_id=event_id,
-                team_id=team_id,
                 bot_user_id=bot_user_id,
                 bot_id=bot_id,
+                event_id=event_id,
+                team_id=team_id,
             )
-        finally:
-            self._accepting -= 1
-            if not self._accepting:
-                self._intake_quiet.set()
-
-    async def _accept(
-        self,
-        *,
-        event: Any,
-        event_type: str,
-        event_id: str | None,
-        team_id: str | None,
-        bot_user_id: str | None,
-        bot_id: str | None,
-    ) -> str:
-        event_id_var.set(event_id)
-        decision = classify_event(
-            event=event,
-            event_type=event_type,
-            bot_user_id=bot_user_id,
-            bot_id=bot_id,
-            event_id=event_id,
-            team_id=team_id,
-        )
-        if isinstance(decision, Ignored):
-            log.debug("ignored %s event: %s", event_type, decision.reason)
-            return decision.reason
-        if isinstance(decision, EditedMessage | DeletedMessage):
-            return await self._apply_change(decision)
-        incoming: IncomingMessage = decision
-        config = self._config.current
-        channel = channels_logic.settings_for(
-            config=config, channel_id=incoming.channel_id, is_dm=incoming.kind == "dm"
-        )
-        intake = channels_logic.decide_intake(
-            settings=channel,
-            mentioned=not incoming.only_if_lukas_in_thread,  # DMs always speak to Lukas
-            follow_up=incoming.only_if_lukas_in_thread,
-        )
-        if intake.action == channels_logic.IGNORE:
-            log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, intake.reason)
-            return intake.reason
-        if intake.action == channels_logic.NOTE:
-            return await self._note_once(incoming, channel.disabled_note)
-        idea = picture_idea(incoming.text, max_chars=config.pictures.max_idea_chars)
-        if idea is not None and self.pictures is not None and channel.pictures and not incoming.only_if_lukas_in_thread:
-            outcome = await self.pictures(
+            if isinstance(decision, Ignored):
+                log.debug("ignored %s event: %s", event_type, decision.reason)
+                return decision.reason
+            if isinstance(decision, EditedMessage | DeletedMessage):
+                return await self._apply_change(decision)
+            incoming: IncomingMessage = decision
+            config = self._config.current
+            channel = channels_logic.settings_for(
+                config=config, channel_id=incoming.channel_id, is_dm=incoming.kind == "dm"
+            )
+            intake = channels_logic.decide_intake(
+                settings=channel,
+                mentioned=not incoming.only_if_lukas_in_thread,  # DMs always speak to Lukas
+                follow_up=incoming.only_if_lukas_in_thread,
+            )
+            if intake.action == channels_logic.IGNORE:
+                log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, intake.reason)
+                return intake.reason
+            if intake.action == channels_logic.NOTE:
+                return await self._note_once(incoming, channel.disabled_note)
+            idea = picture_idea(incoming.text, max_chars=config.pictures.max_idea_chars)
+            wants_picture = channel.pictures and not incoming.only_if_lukas_in_thread
+            if idea is not None and self.pictures is not None and wants_picture:
+                outcome = await self.pictures(
+                    user_id=incoming.user_id,
+                    channel_id=incoming.channel_id,
+                    ts=incoming.ts,
+                    thread_ts=incoming.reply_thread_ts,
+                    idea=idea,
+                )
+                return f"picture request: {outcome}"
+            asked_at = self.keeper.now()
+            result = await self._accepts.submit(ToAccept(incoming, self._prompting.count(incoming.text)))
+            if isinstance(result, Rejected):
+                self._on_event("rejected")
+                log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, result.reason)
+                return result.reason
+            conversation_id_var.set(result.conversation_id)
+            self._on_event("accepted")
+            log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
+            self.keeper.hold(Lease(result.message_id, result.epoch), asked_at=asked_at)
+            self.guards.judge(
+                message_id=result.message_id,
                 user_id=incoming.user_id,
-                channel_id=incoming.channel_id,
-                ts=incoming.ts,
-                thread_ts=incoming.reply_thread_ts,
-                idea=idea,
+                conversation_id=result.conversation_id,
+                channel=channel.limits,
             )
-            return f"picture request: {outcome}"
-        asked_at = self.keeper.now()
-        result = await self._accepts.submit(ToAccept(incoming, self._prompting.count(incoming.text)))
-        if isinstance(result, Rejected):
-            self._on_event("rejected")
-            log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, result.reason)
-            return result.reason
-        conversation_id_var.set(result.conversation_id)
-        self._on_event("accepted")
-        log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
-        self.keeper.hold(Lease(result.message_id, result.epoch), asked_at=asked_at)
-        self.guards.judge(
-            message_id=result.message_id,
-            user_id=incoming.user_id,
-            conversation_id=result.conversation_id,
-            channel=channel.limits,
-        )
-        self.schedule(result.message_id)
-        return "accepted"
+            self.schedule(result.message_id)
+            return "accepted"
 
     @functools.cached_property
     def _accepts(self) -> GroupWriter[ToAccept, Accepted | Rejected]:

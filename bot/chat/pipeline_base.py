@@ -13,7 +13,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -162,6 +162,18 @@ class ChatBase:
 
     def _line(self, lines: list[str], last: str | None) -> str:
         return pick_line(lines=lines, last=last, rng=self._rng)
+
+    @contextlib.contextmanager
+    def intake_busy(self) -> Iterator[None]:
+        """While an event is being accepted (answers wait for after_intake)."""
+        self._accepting += 1
+        self._intake_quiet.clear()
+        try:
+            yield
+        finally:
+            self._accepting -= 1
+            if not self._accepting:
+                self._intake_quiet.set()
 
     async def after_intake(self) -> None:
         """Wait until no event is being accepted, for at most INTAKE_FIRST_SECONDS (a steady stream of events
