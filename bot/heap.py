@@ -1,4 +1,4 @@
-"""The process's memory: give freed heap back to the system, few malloc arenas, a garbage collector tuned for bursts."""
+"""The process's memory: give freed heap back to the system, keep few malloc arenas, freeze what start loaded."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import platform
 import sys
 from collections.abc import Callable
 
-YOUNG_GC_THRESHOLD = 20_000
 M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
 TRIM_EVERY_SECONDS = 60.0
 
@@ -67,7 +66,4 @@ def settle_after_start() -> None:
     # the event loop for tens of milliseconds.
     gc.collect()
     gc.freeze()
-    # A young generation of 20,000 objects instead of 700: a 200-message burst allocates millions, and the many
-    # small passes (each tenth one also scanning the middle generation) cost a fifth of its CPU (bench/burst.py).
-    gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
     trim()  # what the start freed (the tokenizer file's parse, the migration) goes back to the system

@@ -43,24 +43,27 @@ _Unit = tuple[Callable[[Connection], Any], asyncio.Future[Any], asyncio.Abstract
 _Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 
 
-def _run_units(connection: Connection, units: list[_Unit]) -> list[_Outcome]:
-    """Each unit in turn on one connection; a unit that fails (or leaves a transaction open) is rolled back, so
-    the next one starts clean. A failure belongs to its own unit only."""
-    outcomes: list[_Outcome] = []
-    for work, future, _loop in units:
-        if future.cancelled():  # its caller gave up before it ran
-            continue
-        try:
-            result = work(connection)
-        except BaseException as error:  # handed to the awaiting coroutine
-            outcomes.append((future, None, error))
-        else:
-            outcomes.append((future, result, None))
-        if connection.in_transaction():
-            # A lost connection fails here too: the units after this one then fail (and are retried) alike.
-            with contextlib.suppress(Exception):
-                connection.rollback()
-    return outcomes
+def _run_units(
+    connection: Connection, first: _Unit, more: Callable[[], _Unit | None], deliver: Callable[[_Outcome], None]
+) -> None:
+    """`first`, then whatever `more` hands over (the most urgent waiting unit, or None), up to COALESCE units on
+    one connection. Each outcome is delivered at once; a unit that fails (or leaves a transaction open) is rolled
+    back, so the next one starts clean, and a failure belongs to its own unit only."""
+    unit: _Unit | None = first
+    for taken in range(1, COALESCE + 1):
+        if unit is None:
+            return
+        work, future, _loop = unit
+        if not future.cancelled():  # else its caller gave up before it ran
+            try:
+                deliver((future, work(connection), None))
+            except BaseException as error:  # handed to the awaiting coroutine
+                deliver((future, None, error))
+            if connection.in_transaction():
+                # A lost connection fails here too: the units after this one then fail (and are retried) alike.
+                with contextlib.suppress(Exception):
+                    connection.rollback()
+        unit = more() if taken < COALESCE else None  # the next one waits for a fresh connection
 
 
 class UnitRunner:
@@ -95,53 +98,57 @@ class UnitRunner:
                 worker.add_done_callback(self._worker_tasks.discard)
         return await future
 
-    # ----- PostgreSQL: up to POSTGRES_SLOTS workers on the event loop, each taking what waits
+    # ----- PostgreSQL: up to POSTGRES_SLOTS workers on the event loop, each taking the most urgent waiting unit
     async def _postgres_worker(self) -> None:
+        def more() -> _Unit | None:
+            return heapq.heappop(self._waiting)[2] if self._waiting else None
+
+        def deliver(outcome: _Outcome) -> None:
+            _settle_all([outcome])
+
         try:
             while self._waiting:
-                units = [heapq.heappop(self._waiting)[2] for _ in range(min(COALESCE, len(self._waiting)))]
+                first = more()
+                assert first is not None
                 try:
                     async with self._async_engine.connect() as connection:
-                        outcomes = await connection.run_sync(_run_units, units)
-                except BaseException as error:  # no connection (the database is away): every unit here fails
-                    outcomes = [(future, None, error) for _work, future, _loop in units]
-                    if not isinstance(error, Exception):
-                        _settle_all(outcomes)
-                        raise
-                _settle_all(outcomes)
+                        await connection.run_sync(_run_units, first, more, deliver)
+                except Exception as error:  # no connection (the database is away): the unit in hand fails
+                    deliver((first[1], None, error))
         finally:
             self._workers -= 1
 
-    # ----- SQLite: one thread
+    # ----- SQLite: one thread, taking the most urgent waiting unit each time
     def _work(self) -> None:
-        while True:
-            items = [self._queue.get()]
-            while len(items) < COALESCE:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            units = [item for _priority, _order, item in items if item is not _STOP]
-            if units:
-                try:
-                    with self._sync_engine.connect() as connection:
-                        outcomes = _run_units(connection, units)
-                except BaseException as error:  # the connection could not be opened (or closed)
-                    outcomes = [(future, None, error) for _work, future, _loop in units]
-                self._hand_back(units, outcomes)
-            if len(units) < len(items):
-                return
+        stopping = False
 
-    @staticmethod
-    def _hand_back(units: list[_Unit], outcomes: list[_Outcome]) -> None:
-        """One wake-up per event loop for the whole group, not one per unit."""
-        loops = {id(future): loop for _work, future, loop in units}
-        grouped: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
-        for outcome in outcomes:
-            grouped.setdefault(loops[id(outcome[0])], []).append(outcome)
-        for loop, settled in grouped.items():
-            with contextlib.suppress(RuntimeError):  # that event loop is closed: nobody waits for these any more
-                loop.call_soon_threadsafe(_settle_all, settled)
+        def more() -> _Unit | None:
+            nonlocal stopping
+            if stopping:
+                return None
+            try:
+                _priority, _order, item = self._queue.get_nowait()
+            except queue.Empty:
+                return None
+            if item is _STOP:
+                stopping = True
+                return None
+            return item
+
+        def deliver(outcome: _Outcome) -> None:
+            future = outcome[0]
+            with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody waits any more
+                future.get_loop().call_soon_threadsafe(_settle_all, [outcome])
+
+        while not stopping:
+            _priority, _order, first = self._queue.get()
+            if first is _STOP:
+                return
+            try:
+                with self._sync_engine.connect() as connection:
+                    _run_units(connection, first, more, deliver)
+            except Exception as error:  # the connection could not be opened: the unit in hand fails
+                deliver((first[1], None, error))
 
     def close(self) -> None:
         if self._thread is not None:
@@ -152,7 +159,7 @@ class UnitRunner:
 
 def _settle_all(outcomes: list[_Outcome]) -> None:
     for future, result, error in outcomes:
-        if future.cancelled():
+        if future.done():  # cancelled by its caller, or already failed with its connection
             continue
         if error is not None:
             future.set_exception(error)

@@ -135,14 +135,11 @@ async def test_the_heap_is_trimmed_periodically_and_arenas_are_limited_unless_th
     assert heap.limit_arenas() is (heap._glibc() is not None)
 
 
-def test_after_start_what_was_loaded_is_frozen_and_the_young_generation_is_larger() -> None:
+def test_after_start_what_was_loaded_is_frozen() -> None:
     import gc
 
-    before = gc.get_threshold()
     try:
         heap.settle_after_start()
-        assert gc.get_threshold() == (heap.YOUNG_GC_THRESHOLD, *before[1:])
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
-        gc.set_threshold(*before)
