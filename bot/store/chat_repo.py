@@ -70,12 +70,6 @@ class Change:
 
 
 # Statements are built once: constructing and cache-keying them on every call cost more CPU than running them.
-_SELECT_CONVERSATION = select(Conversation.id).where(
-    Conversation.team_id == bindparam("team_id"),
-    Conversation.channel_id == bindparam("channel_id"),
-    Conversation.thread_ts == bindparam("thread_ts"),
-)
-_INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 _UPDATE_MESSAGE = update(Message).where(Message.id == bindparam("b_message_id"))
 _UPDATE_LAST_FALLBACK = (

@@ -38,8 +38,8 @@ POSTGRES_SLOTS = 8
 COALESCE = 16
 _STOP = object()
 
-# (work, future, loop): a unit waiting to run and where its outcome goes.
-_Unit = tuple[Callable[[Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+# (work, future): a unit waiting to run and where its outcome goes.
+_Unit = tuple[Callable[[Connection], Any], asyncio.Future[Any]]
 _Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 
 
@@ -53,7 +53,7 @@ def _run_units(
     for taken in range(1, COALESCE + 1):
         if unit is None:
             return
-        work, future, _loop = unit
+        work, future = unit
         if not future.cancelled():  # else its caller gave up before it ran
             try:
                 deliver((future, work(connection), None))
@@ -85,12 +85,11 @@ class UnitRunner:
         return self._async_engine.dialect.name
 
     async def run(self, work: Callable[[Connection], T], *, priority: int = NORMAL) -> T:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         if self._thread is not None:
-            self._queue.put((priority, next(self._order), (work, future, loop)))
+            self._queue.put((priority, next(self._order), (work, future)))
         else:
-            heapq.heappush(self._waiting, (priority, next(self._order), (work, future, loop)))
+            heapq.heappush(self._waiting, (priority, next(self._order), (work, future)))
             if self._workers < POSTGRES_SLOTS:
                 self._workers += 1
                 worker = asyncio.create_task(self._postgres_worker(), name="db-units")
@@ -103,18 +102,15 @@ class UnitRunner:
         def more() -> _Unit | None:
             return heapq.heappop(self._waiting)[2] if self._waiting else None
 
-        def deliver(outcome: _Outcome) -> None:
-            _settle_all([outcome])
-
         try:
             while self._waiting:
                 first = more()
                 assert first is not None
                 try:
                     async with self._async_engine.connect() as connection:
-                        await connection.run_sync(_run_units, first, more, deliver)
+                        await connection.run_sync(_run_units, first, more, _settle)
                 except Exception as error:  # no connection (the database is away): the unit in hand fails
-                    deliver((first[1], None, error))
+                    _settle((first[1], None, error))
         finally:
             self._workers -= 1
 
@@ -138,7 +134,7 @@ class UnitRunner:
         def deliver(outcome: _Outcome) -> None:
             future = outcome[0]
             with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody waits any more
-                future.get_loop().call_soon_threadsafe(_settle_all, [outcome])
+                future.get_loop().call_soon_threadsafe(_settle, outcome)
 
         while not stopping:
             _priority, _order, first = self._queue.get()
@@ -157,11 +153,11 @@ class UnitRunner:
             self._sync_engine.dispose()
 
 
-def _settle_all(outcomes: list[_Outcome]) -> None:
-    for future, result, error in outcomes:
-        if future.done():  # cancelled by its caller, or already failed with its connection
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
+def _settle(outcome: _Outcome) -> None:
+    future, result, error = outcome
+    if future.done():  # cancelled by its caller, or already failed with its connection
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
