@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.store.db import upsert_insert
 from bot.store.models import GeneratedImage, ImageBudgetMonth
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -26,7 +25,7 @@ async def _ensure_month(session: AsyncSession, *, month: str, start: dt.datetime
         GeneratedImage.created_at >= start, GeneratedImage.created_at < end
     )
     already = float((await session.execute(spent)).scalar() or 0.0)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session.get_bind().dialect.name)
     statement = insert(ImageBudgetMonth).values(month=month, reserved_usd=already)
     await session.execute(statement.on_conflict_do_nothing(index_elements=["month"]))
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.images.request_logic import GLOBAL_LOCK_USER
+from bot.store.db import upsert_insert
 from bot.store.models import GeneratedImage, PictureQuota
 
 CLAIMED = "claimed"
@@ -33,7 +32,7 @@ class Claim:
 
 
 async def _ensure_quota_row(session: AsyncSession, *, user_id: str, day: str) -> None:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session.get_bind().dialect.name)
     await session.execute(insert(PictureQuota).values(user_id=user_id, day=day, used=0).on_conflict_do_nothing())
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Float, bindparam, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.chat.events_logic import IncomingMessage
+from bot.store.db import upsert_insert
 from bot.store.leases import WORKING, db_now
 from bot.store.models import Conversation, Message, utcnow
 
@@ -55,7 +55,7 @@ def _inserts(dialect: str) -> tuple[Any, Any]:
     """(conversations, messages) INSERT ... ON CONFLICT DO NOTHING RETURNING, built once per dialect."""
     built = _STATEMENTS.get(dialect)
     if built is None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = upsert_insert(dialect)
         conversations = (
             insert(Conversation)
             .on_conflict_do_nothing()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -89,6 +91,11 @@ def create_sqlite_sync_engine(url: str) -> Engine:
     )
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def upsert_insert(dialect: str) -> Any:
+    """The dialect's own INSERT construct, which has ON CONFLICT (`on_conflict_do_nothing`/`_do_update`)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

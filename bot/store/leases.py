@@ -16,10 +16,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Float, and_, bindparam, cast, delete, func, literal_column, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.store.db import upsert_insert
 from bot.store.models import Instance, Message, utcnow
 
 WORKING, POSTING, DONE, FAILED = "working", "posting", "done", "failed"
@@ -161,8 +160,9 @@ def renew(session: Connection, *, owner: str, held: dict[int, int], ttl: float, 
 
 def beat(session: Connection, *, owner: str, host: str) -> None:
     now = clock(session)
-    insert = pg_insert if session.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(Instance).values(id=owner, host=host[:255], started_at=now, heartbeat_at=now)
+    statement = upsert_insert(session.dialect.name)(Instance).values(
+        id=owner, host=host[:255], started_at=now, heartbeat_at=now
+    )
     session.execute(statement.on_conflict_do_update(index_elements=[Instance.id], set_={"heartbeat_at": now}))
 
 
