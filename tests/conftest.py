@@ -5,6 +5,7 @@
   The URL uses the async driver Lukas uses (sqlite+aiosqlite://, postgresql+psycopg://).
 - `migrated_db`: the same, with all migrations applied.
 - `db_engine`: an AsyncEngine on `migrated_db`, disposed after the test.
+- hypothesis profiles: "ci" (2,000 examples a property, used when CI is set) and "dev" (200).
 - autouse: the bot's own environment variables (SLACK_*, OPENAI_*, DATABASE_URL, LUKAS_CONFIG, PORT) are removed
   for every test, so a developer's shell cannot change what the tests see. Set what a test needs with monkeypatch.
 """
@@ -15,9 +16,18 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers import LUKAS_ENV_VARS, POSTGRES_ENV, in_thread, postgres_database
+
+# Property tests (hypothesis): at least 2,000 examples each in CI (CI=true), fewer on a developer's machine;
+# no per-example deadline (a shared 2-core machine is noisy). HYPOTHESIS_PROFILE=ci forces the CI count locally.
+settings.register_profile(
+    "ci", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
+)
+settings.register_profile("dev", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(autouse=True)
