@@ -73,5 +73,15 @@ class SlackDeliveryError(LukasError):
     """Slack refused or failed a call after our own retries."""
 
 
+class PartlyDelivered(SlackDeliveryError):
+    """Slack took the first parts of a long reply, then refused the next one: `timestamps` and `text` are what
+    it holds."""
+
+    def __init__(self, message: str, *, timestamps: list[str], text: str) -> None:
+        super().__init__(message)
+        self.timestamps = timestamps
+        self.text = text
+
+
 class LeaseLost(LukasError):
     """This Lukas no longer holds the lease on an answer (another replica took it over): stop without posting."""

@@ -6,7 +6,7 @@ Delivery failures raise bot.errors.SlackDeliveryError (the platform could not ta
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,10 +68,17 @@ class ChatPlatform(Protocol):
         ...
 
     async def post_reply(
-        self, target: ReplyTarget, text: str, *, still_ours: Callable[[], bool] | None = None
+        self,
+        target: ReplyTarget,
+        text: str,
+        *,
+        still_ours: Callable[[], bool] | None = None,
+        posted: Mapping[int, str] | None = None,
     ) -> list[str]:
         """Post a whole reply (split when long); returns the timestamp of each part. An unknown outcome (timeout,
-        5xx) is looked up before posting again; `still_ours` is asked before each part (False: LeaseLost)."""
+        5xx) is looked up before posting again; `still_ours` is asked before each part (False: LeaseLost). Parts in
+        `posted` (part number -> timestamp, as find_reply reports them) are not posted again. Refused after some
+        parts landed: PartlyDelivered (what the platform holds)."""
         ...
 
     async def find_reply(self, target: ReplyTarget) -> list[PostedReply]:
@@ -84,8 +91,10 @@ class ChatPlatform(Protocol):
         *,
         before_first_post: Callable[[], Awaitable[None]],
         guard: Callable[[str], bool] | None,
+        before_more: Callable[[str], Awaitable[None]] | None = None,
     ) -> ReplyStream:
-        """A streamed reply; `before_first_post` runs before anything becomes visible, `guard` judges each prefix."""
+        """A streamed reply; `before_first_post` runs before anything becomes visible, `guard` judges each prefix,
+        `before_more` gets the final text before a reply too long for one message continues in further ones."""
         ...
 
     def show_thinking(self, *, channel: str, thread_ts: str) -> ThinkingIndicator | None:

@@ -1,5 +1,6 @@
 """Nothing accepted is ever forgotten: take-overs of expired leases (a `posting` one is first looked for in
-Slack), the sweeper that finds them on any replica, and a shutdown that hands unfinished answers back."""
+Slack, and a reply found there only in part is finished), the sweeper that finds them on any replica, and a
+shutdown that hands unfinished answers back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import asyncio
 import logging
 
 from bot.chat.intake import ChatIntake
-from bot.store import leases
+from bot.chat.pipeline_base import reply_target
+from bot.chat.reply_logic import join_parts
+from bot.errors import LeaseLost, PartlyDelivered, SlackDeliveryError
+from bot.store import chat_repo, leases
 from bot.store.leases import Lease
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,56 @@ class ChatRecovery(ChatIntake):
             self._on_event("lease_taken_over")
             log.info("took over message %s (%s, lease epoch %d)", message_id, lease.state, lease.epoch)
         return lease
+
+    async def _recover_posting(self, claimed: chat_repo.ClaimedMessage, lease: Lease, people: frozenset[str]) -> bool:
+        """A worker vanished while posting: if its reply is in Slack, post the parts Slack lacks (when the whole
+        text was kept) and record it; otherwise answer again (False)."""
+        target = reply_target(claimed, people)
+        found = await self._platform.find_reply(target)
+        if not found:
+            if not await self._db(
+                lambda s: leases.reopen(s, lease, owner=self.instance_id), within=self._answer_db_retry
+            ):
+                raise LeaseLost(f"lease on message {claimed.id} lost before answering it again")
+            log.info("message %s: no reply in Slack after an interrupted post; answering it again", claimed.id)
+            return False
+        text, timestamps = join_parts([reply.text for reply in found]), [reply.ts for reply in found]
+        if claimed.reply_text is not None:
+            try:
+                timestamps = await self._platform.post_reply(
+                    target,
+                    claimed.reply_text,
+                    still_ours=lambda: self.keeper.owns(claimed.id),
+                    posted={reply.part: reply.ts for reply in found},
+                )
+                text = claimed.reply_text
+            except PartlyDelivered as exc:
+                log.error("message %s: could not post all of the rest of its reply: %s", claimed.id, exc)
+                text, timestamps = exc.text, exc.timestamps
+            except SlackDeliveryError as exc:
+                log.error("message %s: could not post the rest of its reply: %s", claimed.id, exc)
+        if len(timestamps) > len(found):
+            log.info("message %s: posted the %d missing part(s) of its reply", claimed.id, len(timestamps) - len(found))
+        else:
+            log.info("message %s: its reply is already in Slack; recording it, not posting again", claimed.id)
+        recorded = await self._db(
+            lambda s: chat_repo.record_reply(
+                s,
+                lease=lease,
+                owner=self.instance_id,
+                question_id=claimed.id,
+                conversation=claimed.conversation,
+                sender="bot",
+                text=text,
+                slack_ts=timestamps[0],
+                token_count=self._prompting.count(text),
+                llm_call=None,
+            ),
+            within=self._answer_db_retry,
+        )
+        if not recorded:
+            raise LeaseLost(f"lease on message {claimed.id} lost while recording a recovered reply")
+        return True
 
     # ----- the sweeper: nothing accepted is ever forgotten (restarts, crashes, database hiccups)
     async def sweep_once(self) -> int:

@@ -30,10 +30,10 @@ from bot.chat.prompting import Prepared
 from bot.chat.recovery import ChatRecovery
 from bot.chat.reply_logic import has_words
 from bot.chat.thread_context import read_thread_context
-from bot.errors import LeaseLost, SlackDeliveryError
+from bot.errors import LeaseLost, PartlyDelivered, SlackDeliveryError
 from bot.llm.gateway import ChatResult
 from bot.logging_setup import conversation_id_var, event_id_var
-from bot.store import chat_repo, leases, privacy_repo
+from bot.store import chat_repo, privacy_repo
 from bot.store.leases import Lease
 
 log = logging.getLogger(__name__)
@@ -134,18 +134,20 @@ class ChatService(ChatRecovery):
         if prepared.refusal is not None:
             log.warning("message refused by the input checks: %s", prepared.refusal)
 
-        async def mark_posting() -> None:
-            await self._mark_posting(claimed, lease, user_name=name, flag_reason=prepared.refusal, counts=new_counts)
+        async def mark_posting(text: str | None = None) -> None:
+            await self._mark_posting(
+                claimed, lease, user_name=name, flag_reason=prepared.refusal, counts=new_counts, reply_text=text
+            )
 
         if prepared.refusal is not None:
             answer = Answer(self._line(config.fallbacks.refusal_lines, conversation.last_fallback), "fallback")
-            timestamps = await self._post_whole(answer.text, claimed, mark_posting, people)
+            answer, timestamps = await self._post_whole(answer, claimed, mark_posting, people)
         else:
             status = self._thinking_status(claimed)
             try:
                 if channel.streaming:
                     answer, timestamps = await self._answer_streamed(
-                        claimed, prepared, mark_posting, people, chain_names=channel.chain
+                        claimed, lease, prepared, mark_posting, people, chain_names=channel.chain
                     )
                 else:
                     answer = self._judge(
@@ -155,7 +157,7 @@ class ChatService(ChatRecovery):
                         last_fallback=conversation.last_fallback,
                         people=people,
                     )
-                    timestamps = await self._post_whole(answer.text, claimed, mark_posting, people)
+                    answer, timestamps = await self._post_whole(answer, claimed, mark_posting, people)
             finally:
                 if status is not None:
                     await status.clear()
@@ -177,15 +179,23 @@ class ChatService(ChatRecovery):
         user_name: str | None,
         flag_reason: str | None,
         counts: dict[int, int],
+        reply_text: str | None = None,
     ) -> None:
         """The last write before anything is visible in Slack (fenced): from here on it is never posted blindly
-        again, and shutdown no longer cuts it off. Raises LeaseLost when another replica holds it now."""
+        again, and shutdown no longer cuts it off. `reply_text` (when known) lets a take-over post the parts Slack
+        lacks. Raises LeaseLost when another replica holds it now."""
         self._posting.add(claimed.id)
         if not self.keeper.owns(claimed.id):
             raise LeaseLost(f"lease on message {claimed.id} expired before posting")
         marked = await self._db(
             lambda s: chat_repo.mark_posting(
-                s, lease, owner=self.instance_id, user_name=user_name, flag_reason=flag_reason, counts=counts
+                s,
+                lease,
+                owner=self.instance_id,
+                user_name=user_name,
+                flag_reason=flag_reason,
+                counts=counts,
+                reply_text=reply_text,
             ),
             within=self._answer_db_retry,
         )
@@ -200,12 +210,12 @@ class ChatService(ChatRecovery):
         reason = "over the chat budget" if verdict == ANSWER else "over a limit"
         lines = config.limits.resting_lines if verdict == ANSWER else config.limits.slow_down_lines
 
-        async def mark_posting() -> None:
-            await self._mark_posting(claimed, lease, user_name=None, flag_reason=reason, counts={})
+        async def mark_posting(text: str | None = None) -> None:
+            await self._mark_posting(claimed, lease, user_name=None, flag_reason=reason, counts={}, reply_text=text)
 
         if verdict in (ANSWER, SLOW_DOWN):
             answer = Answer(self._line(lines, conversation.last_fallback), "fallback")
-            timestamps = await self._post_whole(answer.text, claimed, mark_posting, frozenset())
+            answer, timestamps = await self._post_whole(answer, claimed, mark_posting, frozenset())
         else:  # QUIET: the slow-down line was already said in this window
             await mark_posting()
             answer, timestamps = Answer("", "fallback"), []
@@ -214,6 +224,7 @@ class ChatService(ChatRecovery):
     async def _answer_streamed(
         self,
         claimed: chat_repo.ClaimedMessage,
+        lease: Lease,
         prepared: Prepared,
         mark_posting: Callable[[], Awaitable[None]],
         people: frozenset[str],
@@ -223,10 +234,19 @@ class ChatService(ChatRecovery):
         """The reply grows on the platform as the model writes it; the final text (or a fallback line) replaces it."""
         conversation = claimed.conversation
         engine = self._contracts() if self._contracts else None
+
+        async def keep_text(text: str) -> None:
+            if not await self._db(
+                lambda s: chat_repo.keep_reply_text(s, lease, owner=self.instance_id, text=text),
+                within=self._answer_db_retry,
+            ):
+                raise LeaseLost(f"lease on message {claimed.id} lost before posting the rest of its reply")
+
         writer = self._platform.open_stream(
             reply_target(claimed, people),
             before_first_post=mark_posting,
             guard=(lambda text: engine.check_reply_partial(text).ok) if engine is not None else None,
+            before_more=keep_text,
         )
         try:
             result = await self._gateway.complete(
@@ -240,26 +260,33 @@ class ChatService(ChatRecovery):
             if answer.sender == "bot":
                 return answer, await writer.deliver(answer.text)
             return answer, await writer.replace(answer.text)
+        except PartlyDelivered as exc:
+            log.error("could not deliver all of the streamed reply: %s", exc)
+            return replace(answer, text=exc.text), exc.timestamps
         except SlackDeliveryError as exc:
             log.error("could not deliver the streamed reply: %s", exc)
             return answer, None
 
     async def _post_whole(
         self,
-        text: str,
+        answer: Answer,
         claimed: chat_repo.ClaimedMessage,
-        mark_posting: Callable[[], Awaitable[None]],
+        mark_posting: Callable[[str], Awaitable[None]],
         people: frozenset[str],
-    ) -> list[str] | None:
-        """Post the reply in one go (split when long); None when Slack would not take it."""
-        await mark_posting()
+    ) -> tuple[Answer, list[str] | None]:
+        """Post the reply in one go (split when long); None when Slack would not take it, and only the parts it
+        took when it refused one midway (what is recorded is what Slack holds)."""
+        await mark_posting(answer.text)
         try:
-            return await self._platform.post_reply(
-                reply_target(claimed, people), text, still_ours=lambda: self.keeper.owns(claimed.id)
+            return answer, await self._platform.post_reply(
+                reply_target(claimed, people), answer.text, still_ours=lambda: self.keeper.owns(claimed.id)
             )
+        except PartlyDelivered as exc:
+            log.error("could not deliver all of the reply: %s", exc)
+            return replace(answer, text=exc.text), exc.timestamps
         except SlackDeliveryError as exc:
             log.error("could not deliver the reply: %s", exc)
-            return None
+            return answer, None
 
     async def _record(
         self,
@@ -338,33 +365,3 @@ class ChatService(ChatRecovery):
         if not text.strip():
             return fallback
         return Answer(text, "bot", result)
-
-    async def _recover_posting(self, claimed: chat_repo.ClaimedMessage, lease: Lease, people: frozenset[str]) -> bool:
-        """A worker vanished while posting: if its reply is in Slack, record it; otherwise answer again."""
-        conversation = claimed.conversation
-        found = await self._platform.find_reply(reply_target(claimed, people))
-        if found:
-            log.info("message %s: its reply is already in Slack; recording it, not posting again", claimed.id)
-            text = "\n\n".join(reply.text for reply in found)
-            recorded = await self._db(
-                lambda s: chat_repo.record_reply(
-                    s,
-                    lease=lease,
-                    owner=self.instance_id,
-                    question_id=claimed.id,
-                    conversation=conversation,
-                    sender="bot",
-                    text=text,
-                    slack_ts=found[0].ts,
-                    token_count=self._prompting.count(text),
-                    llm_call=None,
-                ),
-                within=self._answer_db_retry,
-            )
-            if not recorded:
-                raise LeaseLost(f"lease on message {claimed.id} lost while recording a recovered reply")
-            return True
-        if not await self._db(lambda s: leases.reopen(s, lease, owner=self.instance_id), within=self._answer_db_retry):
-            raise LeaseLost(f"lease on message {claimed.id} lost before answering it again")
-        log.info("message %s: no reply in Slack after an interrupted post; answering it again", claimed.id)
-        return False

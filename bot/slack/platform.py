@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,7 +29,12 @@ class SlackPlatform:
         return sanitise_outgoing(text, allowed_user_ids=participants)
 
     async def post_reply(
-        self, target: ReplyTarget, text: str, *, still_ours: Callable[[], bool] | None = None
+        self,
+        target: ReplyTarget,
+        text: str,
+        *,
+        still_ours: Callable[[], bool] | None = None,
+        posted: Mapping[int, str] | None = None,
     ) -> list[str]:
         return await post_reply(
             self._client,
@@ -41,6 +46,7 @@ class SlackPlatform:
             question_ts=target.question_ts,
             still_ours=still_ours,
             allowed_user_ids=target.participants,
+            posted=posted,
         )
 
     async def find_reply(self, target: ReplyTarget) -> list[PostedReply]:
@@ -61,6 +67,7 @@ class SlackPlatform:
         *,
         before_first_post: Callable[[], Awaitable[None]],
         guard: Callable[[str], bool] | None,
+        before_more: Callable[[str], Awaitable[None]] | None = None,
     ) -> ReplyStream:
         config = self._config.current
         return SlackReplyStream(
@@ -76,6 +83,7 @@ class SlackPlatform:
             question_id=target.question_id,
             question_ts=target.question_ts,
             allowed_user_ids=target.participants,
+            before_more=before_more,
         )
 
     def show_thinking(self, *, channel: str, thread_ts: str) -> ThinkingIndicator | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import LeaseLost, SlackDeliveryError
+from bot.chat.reply_logic import join_parts
+from bot.errors import LeaseLost, PartlyDelivered, SlackDeliveryError
 from bot.slack.client import slack_error
 from bot.slack.format_logic import MARKDOWN_TEXT, MARKDOWN_TEXT_LIMIT, render, split_message
 from bot.slack.sanitise_logic import sanitise_outgoing
@@ -32,7 +33,8 @@ class FoundReply:
 
 
 def reply_metadata(*, question_id: int, part: int) -> dict[str, Any]:
-    """Message metadata naming the question a reply answers: how Lukas finds its own reply after a lost answer."""
+    """Message metadata naming the question a reply answers and which of its messages this is (part 0 first; a
+    streamed reply's own message is part 0): how Lukas finds its own reply, and each part, after a lost answer."""
     return {"event_type": REPLY_EVENT, "event_payload": {"question_id": str(question_id), "part": part}}
 
 
@@ -65,6 +67,14 @@ async def find_own_reply(
     return sorted(found, key=lambda reply: reply.part)
 
 
+def reply_parts(text: str, *, max_chars: int, allowed_user_ids: frozenset[str] = frozenset()) -> list[str]:
+    """The messages a reply is posted as. Sanitised before the split (mentions of anyone outside
+    `allowed_user_ids` dropped, special mentions neutralised), so the split sees the text as it will show; split
+    where no code fence or link breaks. The same text always gives the same parts (a take-over relies on it)."""
+    text = sanitise_outgoing(text, allowed_user_ids=allowed_user_ids)
+    return split_message(text, limit=min(max_chars, MARKDOWN_TEXT_LIMIT))
+
+
 async def post_reply(
     client: AsyncWebClient,
     *,
@@ -76,21 +86,51 @@ async def post_reply(
     question_ts: str | None = None,
     still_ours: Callable[[], bool] | None = None,
     allowed_user_ids: frozenset[str] = frozenset(),
+    posted: Mapping[int, str] | None = None,
 ) -> list[str]:
-    """Post `text` (Markdown) in the channel (or thread); returns the ts of each part. slack-sdk retries
-    `ratelimited` (Retry-After capped). Long texts go in several messages, split where no code fence or link breaks.
-    Sanitised before the split (mentions of anyone outside `allowed_user_ids` dropped, special mentions
-    neutralised), so the split sees the text as it will show. An unknown outcome is checked in Slack (by the
-    reply's metadata) before posting again; `still_ours` is asked before every attempt: a writer that lost its
-    lease stops (LeaseLost)."""
-    text = sanitise_outgoing(text, allowed_user_ids=allowed_user_ids)
-    timestamps: list[str] = []
-    parts = split_message(text, limit=min(max_chars, MARKDOWN_TEXT_LIMIT))
+    """Post `text` (Markdown) in the channel (or thread), in several messages when long (`reply_parts`); returns
+    the ts of each part. `posted` (part number -> ts) names parts already in Slack: they are not posted again."""
+    parts = reply_parts(text, max_chars=max_chars, allowed_user_ids=allowed_user_ids)
     if len(parts) > 1:
         log.info("the reply is %d characters long; posting it in %d messages", len(text), len(parts))
+    return await post_parts(
+        client,
+        channel=channel,
+        thread_ts=thread_ts,
+        parts=parts,
+        posted=posted or {},
+        question_id=question_id,
+        question_ts=question_ts,
+        still_ours=still_ours,
+        allowed_user_ids=allowed_user_ids,
+    )
+
+
+async def post_parts(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str | None,
+    parts: list[str],
+    posted: Mapping[int, str],
+    question_id: int | None,
+    question_ts: str | None,
+    still_ours: Callable[[], bool] | None = None,
+    allowed_user_ids: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Post each part not in `posted` (part number -> ts), numbered by its place in `parts` in its metadata;
+    returns every part's ts. slack-sdk retries `ratelimited` (Retry-After capped). An unknown outcome is checked in
+    Slack (by the part's metadata) before posting again; `still_ours` is asked before every attempt: a writer that
+    lost its lease stops (LeaseLost). Slack refusing a part after earlier ones landed raises PartlyDelivered."""
+    parts = list(parts)
+    timestamps: list[str] = []
     index = 0
     unknown = 0
     while index < len(parts):
+        if index in posted:
+            timestamps.append(posted[index])
+            index += 1
+            continue
         part = parts[index]
         if still_ours is not None and not still_ours():
             raise LeaseLost(f"lease on message {question_id} lost before posting part {index + 1}")
@@ -114,13 +154,17 @@ async def post_reply(
                 if unknown < _UNKNOWN_OUTCOME_ATTEMPTS:
                     log.warning("chat.postMessage outcome unknown (%s), reply not in Slack: posting again", _why(exc))
                     continue
-            if isinstance(exc, SlackApiError):
-                error = slack_error(exc)
-                if error == "msg_too_long" and len(part) > 500:
-                    parts[index : index + 1] = split_message(part, limit=max(len(part) // 2, 500))
-                    continue
-                raise SlackDeliveryError(f"chat.postMessage to {channel} failed: {error}") from None
-            raise SlackDeliveryError(f"chat.postMessage to {channel} failed: {type(exc).__name__}") from None
+            if isinstance(exc, SlackApiError) and slack_error(exc) == "msg_too_long" and len(part) > 500:
+                parts[index : index + 1] = split_message(part, limit=max(len(part) // 2, 500))
+                continue
+            problem = f"chat.postMessage to {channel} failed: {_why(exc)}"
+            if timestamps:
+                raise PartlyDelivered(
+                    f"{problem} (part {index + 1} of {len(parts)}; the first {index} are in Slack)",
+                    timestamps=timestamps,
+                    text=join_parts(parts[:index]),
+                ) from None
+            raise SlackDeliveryError(problem) from None
         timestamps.append(str(response.get("ts")))
         index += 1
     return timestamps

@@ -10,7 +10,9 @@ Exactly once: `before_first_post` (marking the question `posting` in the databas
 becomes visible. A `guard` judges every prefix before it is shown; once it refuses, nothing more is shown and
 `feed` tells the model's stream to stop. `deliver` makes the message show the final text exactly; `replace` swaps
 it for a fallback line. Neither ever leaves a half-written message behind: if editing fails, the message is
-deleted and the text posted anew.
+deleted and the text posted anew. The finished message names its question in its metadata (chat.stopStream or
+chat.update), as part 0; a reply too long for it continues in parts numbered 1, 2, ... after `before_more` has
+kept the whole text, so a take-over finds every part and posts only the missing ones.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from bot.config.providers_schema import StreamingConfig
 from bot.errors import LeaseLost
 from bot.slack.client import slack_error
 from bot.slack.format_logic import MARKDOWN_TEXT, render
-from bot.slack.replies import post_reply, reply_metadata
+from bot.slack.replies import post_parts, post_reply, reply_metadata, reply_parts
 from bot.slack.sanitise_logic import sanitise_outgoing, sanitise_prefix
 from bot.slack.stream_logic import flush_delay, plan_finish, visible_prefix
 
@@ -59,6 +61,7 @@ class SlackReplyStream:
         question_id: int | None = None,
         question_ts: str | None = None,
         allowed_user_ids: frozenset[str] = frozenset(),
+        before_more: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -67,6 +70,7 @@ class SlackReplyStream:
         self._settings = settings
         self._max_chars = max_chars
         self._before_first_post = before_first_post
+        self._before_more = before_more  # keeps a reply's whole text before it continues in further messages
         self.question_id = question_id  # named in the reply's metadata, so an interrupted post can be found
         self.question_ts = question_ts
         self._guard = guard
@@ -83,6 +87,10 @@ class SlackReplyStream:
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def _metadata(self) -> dict[str, Any] | None:
+        """The finished message's metadata: part 0 of the reply to the question."""
+        return reply_metadata(question_id=self.question_id, part=0) if self.question_id is not None else None
 
     def _markdown(self, text: str) -> dict[str, Any]:
         """The one rendering path (sanitised, as markdown_text), for every stream and update call."""
@@ -143,9 +151,8 @@ class SlackReplyStream:
                 log.warning("Slack's stream API failed (%s); continuing with chat.update", _why(exc))
                 self.mode = EDIT
         if self.ts is None:
-            metadata = reply_metadata(question_id=self.question_id, part=0) if self.question_id is not None else None
             response = await self._client.chat_postMessage(
-                channel=self._channel, thread_ts=self._thread_ts, metadata=metadata, **self._markdown(candidate)
+                channel=self._channel, thread_ts=self._thread_ts, metadata=self._metadata(), **self._markdown(candidate)
             )
             self.ts = str(response.get("ts"))
         else:
@@ -171,21 +178,39 @@ class SlackReplyStream:
         await self._mark_posting()
         final = sanitise_outgoing(final, allowed_user_ids=self._allowed)
         if self.ts is None:  # nothing visible yet: an ordinary post
+            if len(reply_parts(final, max_chars=self._max_chars, allowed_user_ids=self._allowed)) > 1:
+                await self._keep(final)
             return await self._post(final)
         plan = plan_finish(final=final, shown=self.shown, streaming=self._stream_open, limit=self._max_chars)
+        if plan.more:
+            await self._keep(final)
         rewrite = plan.rewrite
         if self._stream_open:
             try:
-                await self._streamer.stop(**(self._markdown(plan.append) if plan.append else {}))
+                markdown = self._markdown(plan.append) if plan.append else {}
+                await self._streamer.stop(metadata=self._metadata(), **markdown)
                 if plan.append is not None:
                     self.shown = final
             except Exception as exc:
                 log.warning("closing the stream failed (%s); setting the final text with chat.update", _why(exc))
                 rewrite = rewrite or final
-        timestamps = [await self._rewrite(rewrite) if rewrite is not None else self.ts]
-        for part in plan.more:
-            timestamps += await self._post(part)
-        return timestamps
+        first = await self._rewrite(rewrite) if rewrite is not None else self.ts
+        if not plan.more:
+            return [first]
+        return await post_parts(  # numbered after the message already shown (part 0): never from 0 again
+            self._client,
+            channel=self._channel,
+            thread_ts=self._thread_ts,
+            parts=[rewrite or self.shown, *plan.more],
+            posted={0: first},
+            question_id=self.question_id,
+            question_ts=self.question_ts,
+            allowed_user_ids=self._allowed,
+        )
+
+    async def _keep(self, final: str) -> None:
+        if self._before_more is not None:
+            await self._before_more(final)
 
     async def replace(self, line: str) -> list[str]:
         """Swap whatever was shown for `line` (a fallback): never leave half a reply behind."""
@@ -195,7 +220,7 @@ class SlackReplyStream:
             return await self._post(line)
         if self._stream_open:
             try:
-                await self._streamer.stop()
+                await self._streamer.stop(metadata=self._metadata())
             except Exception as exc:
                 log.info("closing the stream before replacing it failed (%s)", _why(exc))
         return [await self._rewrite(line)]
@@ -209,7 +234,9 @@ class SlackReplyStream:
         assert self.ts is not None
         text = sanitise_outgoing(text, allowed_user_ids=self._allowed)
         try:
-            await self._client.chat_update(channel=self._channel, ts=self.ts, **self._markdown(text))
+            await self._client.chat_update(
+                channel=self._channel, ts=self.ts, metadata=self._metadata(), **self._markdown(text)
+            )
             self.shown = text
             return self.ts
         except Exception as exc:

@@ -59,6 +59,7 @@ class ClaimedMessage:
     erased: bool = False  # deleted in Slack (or forgotten) before Lukas answered: not answered at all
     summary: SummaryInfo | None = None
     has_summary: bool = False  # a summary row exists, even one that is stale (summary is None then)
+    reply_text: str | None = None  # a reply whose post was interrupted (bot.store.models.Message.reply_text)
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,17 @@ _INSERT_LLM_CALL = insert(LLMCall)
 _MARK_POSTING = (
     update(Message)
     .where(FENCED)
-    .values(reply_state=POSTING, user_name=func.coalesce(bindparam("user_name", type_=String), Message.user_name))
+    .values(
+        reply_state=POSTING,
+        user_name=func.coalesce(bindparam("user_name", type_=String), Message.user_name),
+        reply_text=bindparam("reply_text"),
+    )
 )
+_KEEP_REPLY_TEXT = update(Message).where(FENCED).values(reply_text=bindparam("reply_text"))
 _MARK_POSTING_FLAGGED = _MARK_POSTING.values(flagged=True, flag_reason=bindparam("flag_reason"))
-_CLOSE_QUESTION = update(Message).where(FENCED).values(reply_state=bindparam("state"), lease_until=None)
+_CLOSE_QUESTION = (
+    update(Message).where(FENCED).values(reply_state=bindparam("state"), lease_until=None, reply_text=None)
+)
 _ERASED = aliased(Message)
 # A covered message erased after the summary was built: the summary must not be used until it is rebuilt
 # (an index on messages(conversation_id, erased_at) keeps this a seek).
@@ -109,6 +117,7 @@ _SELECT_QUESTION = (
         Message.user_name,
         Message.slack_ts,
         Message.erased_at,
+        Message.reply_text,
         Conversation.team_id,
         Conversation.channel_id,
         Conversation.thread_ts,
@@ -208,6 +217,7 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         summary=summary,
         has_summary=question.summary_text is not None,
         erased=question.erased_at is not None,
+        reply_text=question.reply_text,
     )
 
 
@@ -258,10 +268,16 @@ def mark_posting(
     user_name: str | None,
     flag_reason: str | None,
     counts: dict[int, int],
+    reply_text: str | None = None,
 ) -> bool:
     """Last write before Slack: from here on the reply may be in Slack, so it is never posted blindly again.
+    `reply_text` (the reply, when already known) lets a take-over post the parts Slack lacks.
     Fenced: False (and nothing written) when this writer no longer holds the lease. Commits."""
-    params = {**fence_params(lease, owner=owner, state=WORKING), "user_name": user_name or None}
+    params = {
+        **fence_params(lease, owner=owner, state=WORKING),
+        "user_name": user_name or None,
+        "reply_text": reply_text,
+    }
     if flag_reason is None:
         result = session.execute(_MARK_POSTING, params)
     else:
@@ -271,6 +287,17 @@ def mark_posting(
         return False
     for other_id, count in counts.items():
         session.execute(_UPDATE_MESSAGE, {"b_message_id": other_id, "token_count": count})
+    session.commit()
+    return True
+
+
+def keep_reply_text(session: Connection, lease: Lease, *, owner: str, text: str) -> bool:
+    """A streamed reply about to continue in further messages: keep its text, so a take-over posts the parts Slack
+    lacks. Fenced: False (and nothing written) when this writer no longer holds the lease. Commits."""
+    result = session.execute(_KEEP_REPLY_TEXT, {**fence_params(lease, owner=owner, state=POSTING), "reply_text": text})
+    if result.rowcount != 1:
+        session.rollback()
+        return False
     session.commit()
     return True
 

@@ -100,6 +100,9 @@ class Message(Base):
     # A thread's earlier message, read when Lukas was first mentioned there: context for the prompt (it precedes
     # the conversation's own messages whatever its id), never a message to answer.
     context: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The reply while it is being posted (set with `posting`, cleared once recorded): a replica taking over an
+    # interrupted multi-part post posts exactly the parts Slack lacks.
+    reply_text: Mapped[str | None] = mapped_column(Text, default=None)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 

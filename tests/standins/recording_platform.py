@@ -6,7 +6,7 @@ It proves the seam (the chat core runs without bot/slack) and serves benchmarks 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from bot.chat.ports import PostedReply, ReplyTarget
@@ -85,8 +85,15 @@ class RecordingPlatform:
         return text.replace("<!channel>", "@channel")  # enough to show the core stores what the platform made safe
 
     async def post_reply(
-        self, target: ReplyTarget, text: str, *, still_ours: Callable[[], bool] | None = None
+        self,
+        target: ReplyTarget,
+        text: str,
+        *,
+        still_ours: Callable[[], bool] | None = None,
+        posted: Mapping[int, str] | None = None,
     ) -> list[str]:
+        if posted and 0 in posted:  # every reply here is one part
+            return [posted[0]]
         return [self.record(target, text)]
 
     async def find_reply(self, target: ReplyTarget) -> list[PostedReply]:
@@ -102,6 +109,7 @@ class RecordingPlatform:
         *,
         before_first_post: Callable[[], Awaitable[None]],
         guard: Callable[[str], bool] | None,
+        before_more: Callable[[str], Awaitable[None]] | None = None,
     ) -> RecordingStream:
         return RecordingStream(self, target, before_first_post, guard)
 

@@ -59,8 +59,9 @@ class SlackStandIn:
         # channel ID -> thread root ts -> the thread's messages (root first), served by conversations.replies
         self.threads: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self._ts = itertools.count(1)
-        # Messages posted (chat.postMessage), as conversations.history/replies return them: ts, text, thread_ts,
-        # metadata (only with include_all_metadata).
+        # Messages posted (chat.postMessage, or streamed: chat.startStream/appendStream/stopStream), as
+        # conversations.history/replies return them: ts, text, thread_ts, metadata (only with include_all_metadata).
+        # chat.update and chat.stopStream set text and metadata as Slack does; chat.delete removes the message.
         self.messages: dict[str, list[dict[str, Any]]] = {}
         # method -> how many of its next calls succeed but answer 500 (the outcome looks unknown to the caller)
         self.lose_responses: dict[str, int] = {}
@@ -229,7 +230,7 @@ class SlackStandIn:
             }
         if method in ("chat.postMessage", "chat.postEphemeral", "chat.startStream"):
             ts = f"{1_900_000_000 + next(self._ts)}.000100"
-            if method == "chat.postMessage":
+            if method in ("chat.postMessage", "chat.startStream"):
                 self._remember(params, ts)
             return {
                 "ok": True,
@@ -238,7 +239,8 @@ class SlackStandIn:
                 "message_ts": ts,
                 "message": {"text": params.get("text", ""), "ts": ts},
             }
-        if method in ("chat.update", "chat.appendStream", "chat.stopStream"):
+        if method in ("chat.update", "chat.appendStream", "chat.stopStream", "chat.delete"):
+            self._change(method, params)
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
         if method == "conversations.history":
             return {"ok": True, "messages": self._history(method, params), "has_more": False}
@@ -267,16 +269,31 @@ class SlackStandIn:
         return {"ok": True}
 
     def _remember(self, params: dict[str, Any], ts: str) -> None:
-        metadata = params.get("metadata")
-        if isinstance(metadata, str):
-            metadata = json.loads(metadata)
-        text = params.get("text") or params.get("markdown_text", "")
+        metadata = _json(params.get("metadata"))
+        text = params.get("text") or params.get("markdown_text") or _chunk_text(params)
         message = {"type": "message", "ts": ts, "text": text, "bot_id": BOT_ID}
         if params.get("thread_ts"):
             message["thread_ts"] = params["thread_ts"]
         if metadata:
             message["metadata"] = metadata
         self.messages.setdefault(str(params.get("channel")), []).append(message)
+
+    def _change(self, method: str, params: dict[str, Any]) -> None:
+        """A posted message edited (chat.update), grown (chat.appendStream/stopStream) or deleted (chat.delete)."""
+        messages = self.messages.get(str(params.get("channel")), [])
+        message = next((m for m in messages if m["ts"] == params.get("ts")), None)
+        if message is None:
+            return
+        if method == "chat.delete":
+            messages.remove(message)
+            return
+        if method == "chat.update":
+            message["text"] = params.get("text") or params.get("markdown_text") or ""
+        else:
+            message["text"] += (params.get("markdown_text") or "") + _chunk_text(params)
+        metadata = _json(params.get("metadata"))
+        if metadata:
+            message["metadata"] = metadata
 
     def _history(self, method: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """conversations.history: the channel's main timeline (no thread replies), metadata only when asked."""
@@ -318,6 +335,17 @@ class SlackStandIn:
         self.uploads[file_id] = data
         self.calls.append(SlackCall("upload", {"file_id": file_id, "bytes": len(data)}))
         return web.Response(text=f"OK - {len(data)}")
+
+
+def _json(value: Any) -> Any:
+    """A structured argument as the Web API takes it: JSON in a form field, or already parsed from a JSON body."""
+    return json.loads(value) if isinstance(value, str) and value else value
+
+
+def _chunk_text(params: dict[str, Any]) -> str:
+    """The Markdown a stream call carries in its `chunks` (slack-sdk sends text as markdown_text chunks)."""
+    chunks = _json(params.get("chunks")) or []
+    return "".join(str(c.get("text") or "") for c in chunks if c.get("type") == "markdown_text")
 
 
 _MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update", "chat.startStream"})
