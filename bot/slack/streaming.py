@@ -30,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config.providers_schema import StreamingConfig
 from bot.errors import LeaseLost
 from bot.slack.client import slack_error
-from bot.slack.format_logic import MARKDOWN_TEXT, render
+from bot.slack.format_logic import MARKDOWN_TEXT, MARKDOWN_TEXT_LIMIT, render
 from bot.slack.replies import post_parts, post_reply, reply_metadata, reply_parts
 from bot.slack.sanitise_logic import sanitise_outgoing, sanitise_prefix
 from bot.slack.stream_logic import flush_delay, plan_finish, visible_prefix
@@ -68,7 +68,7 @@ class SlackReplyStream:
         self._thread_ts = thread_ts
         self._recipient = {"recipient_team_id": recipient_team_id, "recipient_user_id": recipient_user_id}
         self._settings = settings
-        self._max_chars = max_chars
+        self._max_chars = min(max_chars, MARKDOWN_TEXT_LIMIT)  # as post_reply splits: a take-over splits alike
         self._before_first_post = before_first_post
         self._before_more = before_more  # keeps a reply's whole text before it continues in further messages
         self.question_id = question_id  # named in the reply's metadata, so an interrupted post can be found
@@ -177,8 +177,9 @@ class SlackReplyStream:
         await self.settle()
         await self._mark_posting()
         final = sanitise_outgoing(final, allowed_user_ids=self._allowed)
+        parts = reply_parts(final, max_chars=self._max_chars, allowed_user_ids=self._allowed)
         if self.ts is None:  # nothing visible yet: an ordinary post
-            if len(reply_parts(final, max_chars=self._max_chars, allowed_user_ids=self._allowed)) > 1:
+            if len(parts) > 1:
                 await self._keep(final)
             return await self._post(final)
         plan = plan_finish(final=final, shown=self.shown, streaming=self._stream_open, limit=self._max_chars)
@@ -201,7 +202,7 @@ class SlackReplyStream:
             self._client,
             channel=self._channel,
             thread_ts=self._thread_ts,
-            parts=[rewrite or self.shown, *plan.more],
+            parts=parts,  # split as a take-over splits the kept text, so it finds and posts the same parts
             posted={0: first},
             question_id=self.question_id,
             question_ts=self.question_ts,
