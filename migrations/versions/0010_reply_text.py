@@ -1,6 +1,6 @@
 """the reply being posted, kept on its question until recorded
 
-Revision ID: 0007s
+Revision ID: 0010
 Revises: 0006
 Create Date: 2026-12-10
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007s"
+revision = "0010"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
