@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Integer, String, and_, bindparam, delete, exi
 from sqlalchemy.orm import aliased
 
 from bot.chat.history_logic import StoredMessage
+from bot.chat.limits_logic import ANSWER
 from bot.store.leases import DONE, FAILED, FENCED, POSTING, WORKING, Lease, fence_params
 from bot.store.models import Conversation, ConversationSummary, LLMCall, Message, utcnow
 
@@ -59,6 +60,7 @@ class ClaimedMessage:
     erased: bool = False  # deleted in Slack (or forgotten) before Lukas answered: not answered at all
     summary: SummaryInfo | None = None
     has_summary: bool = False  # a summary row exists, even one that is stale (summary is None then)
+    verdict: str = ANSWER  # the limits' decision at accept (bot.chat.limits_logic)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ _SELECT_QUESTION = (
         Message.user_name,
         Message.slack_ts,
         Message.erased_at,
+        Message.verdict,
         Conversation.team_id,
         Conversation.channel_id,
         Conversation.thread_ts,
@@ -208,6 +211,7 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         summary=summary,
         has_summary=question.summary_text is not None,
         erased=question.erased_at is not None,
+        verdict=question.verdict or ANSWER,
     )
 
 
