@@ -14,21 +14,19 @@ from bot.store.models import AdminNotice, GuardWindow, utcnow
 
 STALE_SECONDS = 86_400.0  # the longest window (guards_schema.Window): a row untouched this long is empty
 _UPDATE_WINDOW = (
-    update(GuardWindow)
-    .where(GuardWindow.key == bindparam("k"))
-    .values(hits=bindparam("h"), warned_at=bindparam("w"), touched_at=bindparam("t"))
+    update(GuardWindow).where(GuardWindow.key == bindparam("k")).values(hits=bindparam("h"), warned_at=bindparam("w"))
 )
 _STATEMENTS: dict[str, Any] = {}
 
 
 def _lock_windows(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE (a no-op) RETURNING: creates missing rows and locks every row until the
-    commit, so a concurrent judge of the same window (another replica) waits and then sees this one's answer."""
+    """INSERT ... ON CONFLICT DO UPDATE (of touched_at) RETURNING: creates missing rows and locks every row until the
+    commit, so a concurrent judge of the same window (another replica) waits, then sees this one's answer."""
     built = _STATEMENTS.get(dialect)
     if built is None:
         insert = upsert_insert(dialect)(GuardWindow)
         built = _STATEMENTS[dialect] = insert.on_conflict_do_update(
-            index_elements=[GuardWindow.key], set_={"key": insert.excluded.key}
+            index_elements=[GuardWindow.key], set_={"touched_at": insert.excluded.touched_at}
         ).returning(GuardWindow.key, GuardWindow.hits, GuardWindow.warned_at)
     return built
 
@@ -54,15 +52,15 @@ def judge(session: Connection, requests: Sequence[Sequence[Limit]], *, now: floa
     if changed:
         session.execute(
             _UPDATE_WINDOW,
-            [{"k": key, "h": _encode(state.hits), "w": state.warned_at, "t": now} for key, state in changed.items()],
+            [{"k": key, "h": _encode(state.hits), "w": state.warned_at} for key, state in changed.items()],
         )
     return verdicts
 
 
 def forget_stale_windows(session: Connection, *, now: float) -> int:
-    """Drop windows nobody used for a day (they are empty); the table stays as small as the active people."""
+    """Drop windows nobody used for a day (they are empty), in the caller's transaction; the table stays as small as
+    the set of people active that day."""
     deleted = session.execute(delete(GuardWindow).where(GuardWindow.touched_at < now - STALE_SECONDS)).rowcount
-    session.commit()
     return int(deleted or 0)
 
 
