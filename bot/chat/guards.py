@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from bot.chat.channels_logic import is_dm_channel, settings_for
+from bot.chat.channels_logic import is_dm_channel, limits_entry, settings_for
 from bot.chat.limits_logic import Limit, Rules, budget_reached, rules_for
 from bot.config.channels_schema import ChannelLimits
 from bot.config.live import LiveConfig
@@ -83,16 +83,22 @@ class ChatGuards:
         self._judged = 0
 
     # ----- limits: decided when a message is accepted, in arrival order, inside the accept transaction
-    def rules(self, *, user_id: str | None, channel_id: str, channel: ChannelLimits | None = None) -> Rules:
-        """`channel`: the channel rule's limits (channels.<ID>.limits), which replace the global windows there."""
+    def rules(self, *, user_id: str | None, channel_id: str, channel: ChannelLimits) -> Rules:
+        """`channel`: the limits in force in that channel (channels_logic.settings_for), which replace the global
+        windows there; each in a window of the entry that set it."""
         config = self._config.current
+        is_dm = is_dm_channel(channel_id)
+
+        def scope(name: str) -> str:
+            return limits_entry(config=config, channel_id=channel_id, is_dm=is_dm, name=name)
+
         return rules_for(
             user_id=user_id,
             is_admin=bool(user_id and user_id in config.admins),
-            channel_id=channel_id,
-            channel=channel,
-            per_person=config.limits.per_person,
-            per_conversation=config.limits.per_conversation,
+            per_person=channel.per_person or config.limits.per_person,
+            person_scope=scope("per_person"),
+            per_conversation=channel.per_conversation or config.limits.per_conversation,
+            conversation_scope=scope("per_conversation"),
         )
 
     def judge(self, session: Connection, requests: Sequence[Sequence[Limit]]) -> list[str]:

@@ -5,7 +5,8 @@ gets one slow-down line, later ones get nothing (they stay stored); only answere
 talk again as soon as older answers leave the window.
 
 Every window is its own counter, named by its scope: a channel with its own `limits.per_person` counts a person's
-messages there in a window of its own, and the global per-person window counts the rest (DMs, other channels).
+messages there in a window of its own, and the global per-person window counts the rest (where no entry of
+`channels:` sets one).
 Neither ever prunes or resets the other. The state lives where every replica sees it (bot.store.guard_repo, or
 Redis through bot.shared.guard_windows); this module only decides.
 """
@@ -15,11 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from bot.config.channels_schema import ChannelLimits
 from bot.config.guards_schema import Window
 
 ANSWER, SLOW_DOWN, QUIET = "answer", "slow down", "quiet"
-GLOBAL = "global"
 
 
 @dataclass(frozen=True)
@@ -55,22 +54,17 @@ def rules_for(
     *,
     user_id: str | None,
     is_admin: bool,
-    channel_id: str,
-    channel: ChannelLimits | None,
     per_person: Window | None,
+    person_scope: str,
     per_conversation: Window | None,
+    conversation_scope: str,
 ) -> Rules:
-    """A channel rule's windows replace the global ones there, each in a scope of its own (the channel's id)."""
-    person_scope, person_window = GLOBAL, per_person
-    if channel is not None and channel.per_person is not None:
-        person_scope, person_window = channel_id, channel.per_person
-    conversation_scope, conversation_window = GLOBAL, per_conversation
-    if channel is not None and channel.per_conversation is not None:
-        conversation_scope, conversation_window = channel_id, channel.per_conversation
+    """The windows in force for a message, each named by the config entry it comes from (`scope`: a channel's id,
+    "default", "dm" or "global"), so a channel's own window and the global one never share a counter."""
     person = None
-    if person_window is not None and user_id and not is_admin:
-        person = Limit(f"p:{person_scope}:{user_id}", person_window)
-    return Rules(person=person, conversation_scope=conversation_scope, per_conversation=conversation_window)
+    if per_person is not None and user_id and not is_admin:
+        person = Limit(f"p:{person_scope}:{user_id}", per_person)
+    return Rules(person=person, conversation_scope=conversation_scope, per_conversation=per_conversation)
 
 
 def pruned(state: WindowState, *, window: Window, now: float) -> WindowState:

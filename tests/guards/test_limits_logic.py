@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.chat.channels_logic import limits_entry
 from bot.chat.limits_logic import (
     ANSWER,
     QUIET,
@@ -17,8 +19,10 @@ from bot.chat.limits_logic import (
     judge_all,
     rules_for,
 )
-from bot.config.channels_schema import ChannelLimits
 from bot.config.guards_schema import Window
+from bot.config.loader import parse_config
+from tests.harness import deep_merge
+from tests.helpers import SHIPPED_CONFIG
 
 PERSON = Window(messages=20, window_seconds=600)
 CONVERSATION = Window(messages=60, window_seconds=600)
@@ -36,16 +40,15 @@ class Limiter:
         return verdict
 
 
-def rules(
-    *, user: str = "U0ANNA", admin: bool = False, channel: str = "D0DM", channel_limits: ChannelLimits | None = None
-) -> Rules:
+def rules(*, user: str = "U0ANNA", admin: bool = False, strict: Window | None = None) -> Rules:
+    """A DM's rules (the global windows), or with `strict` those of channel C0STRICT's own per-person window."""
     return rules_for(
         user_id=user,
         is_admin=admin,
-        channel_id=channel,
-        channel=channel_limits,
-        per_person=PERSON,
+        per_person=strict or PERSON,
+        person_scope="C0STRICT" if strict else "global",
         per_conversation=CONVERSATION,
+        conversation_scope="global",
     )
 
 
@@ -91,21 +94,26 @@ def test_other_people_are_not_held_back_by_one_flooding_person() -> None:
 
 def test_no_limits_configured_means_every_message_is_answered() -> None:
     none = rules_for(
-        user_id="U0ANNA", is_admin=False, channel_id="D0DM", channel=None, per_person=None, per_conversation=None
+        user_id="U0ANNA",
+        is_admin=False,
+        per_person=None,
+        person_scope="global",
+        per_conversation=None,
+        conversation_scope="global",
     )
     assert none.limits(1) == ()
     limiter = Limiter()
     assert all(limiter.check(none, conversation=1, now=float(i)) == ANSWER for i in range(500))
 
 
-STRICT = ChannelLimits(per_person=Window(messages=2, window_seconds=3600))
+STRICT = Window(messages=2, window_seconds=3600)
 
 
 def test_a_dm_never_resets_a_strict_channels_limit() -> None:
     """The bug: one counter per person, pruned by whichever window was checked. A DM (global window, 600 s) pruned
     the channel's hour-long window, so the strict channel answered again."""
     limiter = Limiter()
-    strict = rules(channel="C0STRICT", channel_limits=STRICT)
+    strict = rules(strict=STRICT)
     assert [limiter.check(strict, conversation=7, now=t) for t in (0.0, 1.0)] == [ANSWER, ANSWER]
     assert limiter.check(strict, conversation=7, now=2.0) == SLOW_DOWN
     assert check(limiter, now=700.0, conversation=1) == ANSWER  # a DM, 700 s later
@@ -115,17 +123,35 @@ def test_a_dm_never_resets_a_strict_channels_limit() -> None:
 
 def test_a_strict_channel_does_not_spend_the_global_window() -> None:
     limiter = Limiter()
-    strict = rules(channel="C0STRICT", channel_limits=STRICT)
+    strict = rules(strict=STRICT)
     for t in (0.0, 1.0):
         limiter.check(strict, conversation=7, now=t)
     assert all(check(limiter, now=10.0 + i, conversation=1) == ANSWER for i in range(20))  # the global 20 are intact
 
 
 def test_messages_judged_together_see_each_other() -> None:
-    limits = rules(channel="C0STRICT", channel_limits=STRICT).limits(7)
+    limits = rules(strict=STRICT).limits(7)
     verdicts, changed = judge_all(requests=[limits] * 4, states={}, now=5.0)
     assert verdicts == [ANSWER, ANSWER, SLOW_DOWN, QUIET]
     assert changed["p:C0STRICT:U0ANNA"] == WindowState(hits=(5.0, 5.0), warned_at=5.0)
+
+
+def test_each_limit_counts_in_the_window_of_the_entry_that_set_it() -> None:
+    channels = {
+        "C0STRICT": {"limits": {"per_person": {"messages": 2, "window_seconds": 3600}}},
+        "default": {"limits": {"per_conversation": {"messages": 9, "window_seconds": 60}}},
+        "dm": {"limits": {"per_person": {"messages": 5, "window_seconds": 60}}},
+    }
+    config = parse_config(
+        yaml.safe_dump(deep_merge(yaml.safe_load(SHIPPED_CONFIG.read_text()), {"channels": channels})), env={}
+    )
+
+    def entry(channel: str, name: str) -> str:
+        return limits_entry(config=config, channel_id=channel, is_dm=channel.startswith("D"), name=name)
+
+    assert [entry("C0STRICT", "per_person"), entry("C0STRICT", "per_conversation")] == ["C0STRICT", "default"]
+    assert [entry("C0OTHER", "per_person"), entry("C0OTHER", "per_conversation")] == ["global", "default"]
+    assert [entry("D0DM", "per_person"), entry("D0DM", "per_conversation")] == ["dm", "global"]
 
 
 def test_budget_reached() -> None:
@@ -135,19 +161,14 @@ def test_budget_reached() -> None:
     assert budget_reached(spent_usd=0.0, budget_usd=0.0) is True
 
 
-# Events: (person, where, seconds since the previous event). "D" is a DM (global windows); "S" and "T" are channels
-# with strict windows of their own; "G" is a channel without its own (global windows).
-CHANNELS = {
-    "D": None,
-    "G": None,
-    "S": ChannelLimits(per_person=Window(messages=2, window_seconds=50)),
-    "T": ChannelLimits(
-        per_person=Window(messages=3, window_seconds=7), per_conversation=Window(messages=4, window_seconds=9)
-    ),
+# Events: (person, where, seconds since the previous event). "D" is a DM and "G" a channel without limits of its own
+# (global windows); "S" and "T" are channels with windows of their own.
+OWN = {
+    "S": (Window(messages=2, window_seconds=50), None),
+    "T": (Window(messages=3, window_seconds=7), Window(messages=4, window_seconds=9)),
 }
-EVENTS = st.lists(
-    st.tuples(st.sampled_from(["U0A", "U0B"]), st.sampled_from(sorted(CHANNELS)), st.floats(0, 20)), max_size=40
-)
+PERSON_SMALL, CONVERSATION_SMALL = Window(messages=3, window_seconds=30), Window(messages=5, window_seconds=20)
+EVENTS = st.lists(st.tuples(st.sampled_from(["U0A", "U0B"]), st.sampled_from("DGST"), st.floats(0, 20)), max_size=40)
 
 
 @given(EVENTS)
@@ -156,16 +177,20 @@ def test_each_window_counts_exactly_the_answers_in_its_own_scope_and_period(
 ) -> None:
     """For any sequence of messages across channels and DMs, every window holds exactly the answered messages of its
     own scope within its own period, and never more than its limit."""
-    small = {
-        "per_person": Window(messages=3, window_seconds=30),
-        "per_conversation": Window(messages=5, window_seconds=20),
-    }
     states: dict[str, WindowState] = {}
     answered: list[tuple[float, Limit]] = []
     now = 0.0
     for user, where, gap in events:
         now += gap
-        found = rules_for(user_id=user, is_admin=False, channel_id=where, channel=CHANNELS[where], **small)
+        person, conversation = OWN.get(where, (None, None))
+        found = rules_for(
+            user_id=user,
+            is_admin=False,
+            per_person=person or PERSON_SMALL,
+            person_scope=where if person else "global",
+            per_conversation=conversation or CONVERSATION_SMALL,
+            conversation_scope=where if conversation else "global",
+        )
         limits = found.limits(conversation_id=ord(where))
         verdict, changed = judge(limits=limits, states=states, now=now)
         states.update(changed)
