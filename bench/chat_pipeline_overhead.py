@@ -34,11 +34,12 @@ class InstantModel:
         )
 
 
-# --limits: per-person and per-conversation windows on (never full here), so judging each message is measured too.
+# --limits: per-person and per-conversation windows on, so judging each message is measured too. Never full here;
+# short, so each holds a few dozen answers, as the default limits' windows do at most (20 and 60).
 ROOMY_LIMITS = {
     "limits": {
-        "per_person": {"messages": 100_000, "window_seconds": 600},
-        "per_conversation": {"messages": 100_000, "window_seconds": 600},
+        "per_person": {"messages": 100_000, "window_seconds": 1},
+        "per_conversation": {"messages": 100_000, "window_seconds": 2},
     }
 }
 
