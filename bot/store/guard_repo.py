@@ -6,28 +6,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, update
+from sqlalchemy import Connection, delete
 
 from bot.chat.limits_logic import ANSWER, Limit, WindowState, judge_all
 from bot.store.db import upsert_insert
 from bot.store.models import AdminNotice, GuardWindow, utcnow
 
 STALE_SECONDS = 86_400.0  # the longest window (guards_schema.Window): a row untouched this long is empty
-_UPDATE_WINDOW = (
-    update(GuardWindow).where(GuardWindow.key == bindparam("k")).values(hits=bindparam("h"), warned_at=bindparam("w"))
-)
 _STATEMENTS: dict[str, Any] = {}
 
 
-def _lock_windows(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE (of touched_at) RETURNING: creates missing rows and locks every row until the
-    commit, so a concurrent judge of the same window (another replica) waits, then sees this one's answer."""
+def _statements(dialect: str) -> tuple[Any, Any]:
+    """(lock, write), built once per dialect; run with a list of rows, SQLAlchemy sends each as one statement
+    (insertmanyvalues), so judging costs two round trips whatever the number of windows.
+
+    lock: INSERT ... ON CONFLICT DO UPDATE (of touched_at) RETURNING creates missing rows and locks every row until
+    the commit, so a concurrent judge of the same window (another replica) waits, then sees this one's answer.
+    write: the same upsert, storing the new hits and warning."""
     built = _STATEMENTS.get(dialect)
     if built is None:
         insert = upsert_insert(dialect)(GuardWindow)
-        built = _STATEMENTS[dialect] = insert.on_conflict_do_update(
+        lock = insert.on_conflict_do_update(
             index_elements=[GuardWindow.key], set_={"touched_at": insert.excluded.touched_at}
         ).returning(GuardWindow.key, GuardWindow.hits, GuardWindow.warned_at)
+        write = insert.on_conflict_do_update(
+            index_elements=[GuardWindow.key],
+            set_={"hits": insert.excluded.hits, "warned_at": insert.excluded.warned_at},
+        )
+        built = _STATEMENTS[dialect] = (lock, write)
     return built
 
 
@@ -44,15 +50,17 @@ def judge(session: Connection, requests: Sequence[Sequence[Limit]], *, now: floa
     keys = sorted({limit.key for limits in requests for limit in limits})  # one lock order for every replica
     if not keys:
         return [ANSWER] * len(requests)
-    rows = session.execute(
-        _lock_windows(session.dialect.name), [{"key": key, "hits": "", "touched_at": now} for key in keys]
-    )
+    lock, write = _statements(session.dialect.name)
+    rows = session.execute(lock, [{"key": key, "hits": "", "touched_at": now} for key in keys])
     states = {row.key: WindowState(_decode(row.hits), row.warned_at) for row in rows}
     verdicts, changed = judge_all(requests=requests, states=states, now=now)
     if changed:
         session.execute(
-            _UPDATE_WINDOW,
-            [{"k": key, "h": _encode(state.hits), "w": state.warned_at} for key, state in changed.items()],
+            write,
+            [
+                {"key": key, "hits": _encode(state.hits), "warned_at": state.warned_at, "touched_at": now}
+                for key, state in changed.items()
+            ],
         )
     return verdicts
 
