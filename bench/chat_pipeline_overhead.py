@@ -3,7 +3,7 @@
 Measures accept (classify, dedupe, store) + answer (claim, history load of a 20-message conversation, token
 counting, trimming, contracts, persistence of reply and ledger row) on a real database, with an instant
 in-process model and Slack. Target: p50 < 5 ms on SQLite.
-Usage: python bench/chat_pipeline_overhead.py [--messages 300] [--database-url URL]
+Usage: python bench/chat_pipeline_overhead.py [--messages 300] [--database-url URL] [--limits]
 """
 
 from __future__ import annotations
@@ -34,11 +34,21 @@ class InstantModel:
         )
 
 
-async def main(count: int, database_url: str | None) -> None:
+# --limits: per-person and per-conversation windows on, so judging each message is measured too. Never full here;
+# short, so each holds a few dozen answers, as the default limits' windows do at most (20 and 60).
+ROOMY_LIMITS = {
+    "limits": {
+        "per_person": {"messages": 100_000, "window_seconds": 1},
+        "per_conversation": {"messages": 100_000, "window_seconds": 2},
+    }
+}
+
+
+async def main(count: int, database_url: str | None, *, limits: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
         await asyncio.to_thread(migrate.upgrade, url)
-        config = bench_config(NO_LIMITS, folder=Path(tmp))
+        config = bench_config(ROOMY_LIMITS if limits else NO_LIMITS, folder=Path(tmp))
         chat, send = inline_chat(config=config, database_url=url, model=InstantModel(), tag="BENCH")
 
         async def one(i: int) -> float:
@@ -51,7 +61,7 @@ async def main(count: int, database_url: str | None) -> None:
         cpu_started = time.process_time()
         timings = [await one(i) for i in range(count)]
         cpu_ms = (time.process_time() - cpu_started) * 1000 / count
-        print(f"database {url.split(':')[0]}, history window 20 messages, {count} messages")
+        print(f"database {url.split(':')[0]}, history window 20 messages, {count} messages, limits {limits}")
         print(report("pipeline overhead per message (LLM and Slack excluded)", timings))
         print(f"CPU time per message (all threads of this process): {cpu_ms:.2f} ms")
         chat._store.close()
@@ -61,5 +71,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--limits", action="store_true", help="judge every message by roomy per-person limits")
     args = parser.parse_args()
-    asyncio.run(main(args.messages, args.database_url))
+    asyncio.run(main(args.messages, args.database_url, limits=args.limits))

@@ -105,13 +105,11 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
         api_url=settings.slack_api_url,
         max_retry_after=lambda: config.current.replicas.slack_max_retry_after_seconds,
     )
-    alerter = AdminAlerter(client=slack, config=config)
+    alerter = AdminAlerter(client=slack, config=config, notices=engine)
     contracts = ContractsHolder(config)
+    shared = shared_state(settings.redis_url)
     gateway = ChatGateway(
-        config=config,
-        api_keys=provider_api_keys(settings),
-        alert_admins=alerter.alert,
-        shared=shared_state(settings.redis_url),
+        config=config, api_keys=provider_api_keys(settings), alert_admins=alerter.alert, shared=shared
     )
     config.add_check(require_installed)  # a reload naming a provider whose SDK is missing is refused (issue 18)
     names = UserNames(slack, ttl_seconds=lambda: config.current.slack.user_cache_seconds)
@@ -123,7 +121,7 @@ def build_services(settings: Settings, config: LiveConfig) -> Services:
         max_pages=lambda: config.current.memory.thread_max_pages,
     )
     platform = SlackPlatform(slack, config=config, names=names, threads=threads)
-    guards = ChatGuards(config=config, alert=alerter.alert)
+    guards = ChatGuards(config=config, alert=alerter.alert, shared=shared.guard_windows if shared else None)
     metrics = LukasMetrics(breakers=gateway.breaker_states)
     chat = ChatService(
         config=config,

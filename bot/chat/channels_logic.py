@@ -83,6 +83,16 @@ def settings_for(*, config: LukasConfig, channel_id: str, is_dm: bool) -> Channe
     )
 
 
+def limits_entry(*, config: LukasConfig, channel_id: str, is_dm: bool, name: str) -> str:
+    """Which entry's `limits.<name>` applies in this channel (as settings_for picks it): a channel ID, "default",
+    "dm", or "global". It names the limit's window, so each entry counts in a window of its own."""
+    for key in (DM,) if is_dm else (channel_id, DEFAULT):
+        rule = config.channels.get(key)
+        if rule is not None and rule.limits is not None and getattr(rule.limits, name) is not None:
+            return key
+    return "global"
+
+
 def is_dm_channel(channel_id: str) -> bool:
     """Slack DM channel IDs start with D."""
     return channel_id.startswith("D")

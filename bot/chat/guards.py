@@ -1,5 +1,6 @@
 """The chat service's guards (issue 12): limits per person and conversation, a cap on answers in flight, and the
-monthly chat budget. Decisions are in bot.chat.limits_logic; this holds the state and reads the month's spending.
+monthly chat budget. Decisions are in bot.chat.limits_logic; the windows live where every replica sees them (Redis
+or the database, issue 22), each message's verdict is stored with it, and the budget DM is claimed once for all.
 """
 
 from __future__ import annotations
@@ -9,17 +10,22 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.chat.channels_logic import is_dm_channel, settings_for
-from bot.chat.limits_logic import ANSWER, MessageLimiter, budget_reached
+from sqlalchemy import Connection
+
+from bot.chat.channels_logic import is_dm_channel, limits_entry, settings_for
+from bot.chat.limits_logic import Limit, Rules, budget_reached, rules_for
 from bot.config.channels_schema import ChannelLimits
 from bot.config.live import LiveConfig
 from bot.images.slots_logic import month_window
-from bot.store import privacy_repo
+from bot.store import guard_repo, privacy_repo
 from bot.store.models import utcnow
+
+if TYPE_CHECKING:  # limits and redis are imported only when REDIS_URL is set
+    from bot.shared.guard_windows import SharedWindows
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,7 @@ SPEND_CACHE_SECONDS = 15.0  # how stale the month's spending may be (other repli
 Alert = Callable[..., Awaitable[bool]]
 RunDb = Callable[[Callable[[Any], Any]], Awaitable[Any]]
 MAX_IDLE_GATES = 1000  # channel gates kept before idle ones are dropped
+FORGET_EVERY = 1024  # judgements in the database between two sweeps of windows nobody used for a day
 
 
 class InFlightGate:
@@ -57,42 +64,56 @@ class InFlightGate:
 
 class ChatGuards:
     def __init__(
-        self, *, config: LiveConfig, alert: Alert | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        config: LiveConfig,
+        alert: Alert | None = None,
+        shared: SharedWindows | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`shared`: the limits' windows in Redis (REDIS_URL); without it, or while Redis is away, the database's."""
         self._config = config
         self._alert = alert
-        self._clock = clock
-        self.limiter = MessageLimiter()
+        self._shared = shared
+        self._clock = clock  # seconds since the epoch: windows are compared across replicas and restarts
         self.gate = InFlightGate(lambda: self._config.current.limits.max_in_flight)
         self._channel_gates: dict[str, InFlightGate] = {}
-        self._verdicts: dict[int, str] = {}
         self._spent: tuple[float, dt.datetime, float] | None = None  # (read at, month start, dollars)
-        self._alerted_months: set[dt.datetime] = set()
+        self._alerted_months: set[dt.datetime] = set()  # the budget DM is claimed once for all (admin_notices)
+        self._judged = 0
 
-    # ----- limits: decided when a message is accepted, in arrival order
-    def judge(
-        self, *, message_id: int, user_id: str | None, conversation_id: int, channel: ChannelLimits | None = None
-    ) -> str:
-        """`channel`: the channel rule's limits (channels.<ID>.limits), which replace the global windows there."""
+    # ----- limits: decided when a message is accepted, in arrival order, inside the accept transaction
+    def rules(self, *, user_id: str | None, channel_id: str, channel: ChannelLimits) -> Rules:
+        """`channel`: the limits in force in that channel (channels_logic.settings_for), which replace the global
+        windows there; each in a window of the entry that set it."""
         config = self._config.current
-        per_person = channel.per_person if channel is not None and channel.per_person else config.limits.per_person
-        per_conversation = (
-            channel.per_conversation
-            if channel is not None and channel.per_conversation
-            else config.limits.per_conversation
-        )
-        verdict = self.limiter.check(
+        is_dm = is_dm_channel(channel_id)
+
+        def scope(name: str) -> str:
+            return limits_entry(config=config, channel_id=channel_id, is_dm=is_dm, name=name)
+
+        return rules_for(
             user_id=user_id,
-            conversation_id=conversation_id,
             is_admin=bool(user_id and user_id in config.admins),
-            per_person=per_person,
-            per_conversation=per_conversation,
-            now=self._clock(),
+            per_person=channel.per_person or config.limits.per_person,
+            person_scope=scope("per_person"),
+            per_conversation=channel.per_conversation or config.limits.per_conversation,
+            conversation_scope=scope("per_conversation"),
         )
-        if verdict != ANSWER:
-            log.warning("message %s from %s is over a limit (limits:): %s", message_id, user_id, verdict)
-            self._verdicts[message_id] = verdict
-        return verdict
+
+    def judge(self, session: Connection, requests: Sequence[Sequence[Limit]]) -> list[str]:
+        """Verdicts for messages being accepted together (run in their transaction, which stores the verdicts).
+        Blocking: it runs in a database unit."""
+        verdicts = None
+        if self._shared is not None and any(requests) and self._shared.usable():
+            verdicts = self._shared.judge(requests)
+        if verdicts is None:
+            now = self._clock()
+            verdicts = guard_repo.judge(session, requests, now=now)
+            self._judged += 1
+            if self._judged % FORGET_EVERY == 0:
+                guard_repo.forget_stale_windows(session, now=now)
+        return verdicts
 
     def channel_gate(self, channel_id: str) -> AbstractAsyncContextManager[Any]:
         """Answers at once in one channel: channels.<ID>.limits.max_in_flight (unlimited there when unset).
@@ -112,10 +133,6 @@ class ChatGuards:
                 self._channel_gates = {key: kept for key, kept in self._channel_gates.items() if kept.active}
             gate = self._channel_gates[channel_id] = InFlightGate(lambda: limit() or 1_000_000)
         return gate
-
-    def verdict_for(self, message_id: int) -> str:
-        """The limit verdict for a message (ANSWER for ones not judged here, e.g. taken over by the sweeper)."""
-        return self._verdicts.pop(message_id, ANSWER)
 
     def room_for(self, in_flight_or_queued: int) -> bool:
         limits = self._config.current.limits
@@ -146,7 +163,7 @@ class ChatGuards:
                 f"usage.chat_monthly_budget_usd ${budget:.2f}. Until next month (or a higher budget in config.yml) "
                 "I answer with a resting line and do not call the model."
             )
-            await self._alert("chat_budget", text, once_key=f"chat_budget:{start.isoformat()}")
+            await self._alert("chat_budget", text, once_key=f"chat_budget:{start.isoformat()}", lasting=True)
         return True
 
     def add_spending(self, dollars: float) -> None:

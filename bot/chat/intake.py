@@ -12,6 +12,7 @@ from typing import Any
 from bot.chat import channels_logic
 from bot.chat.batching import GroupWriter
 from bot.chat.events_logic import DeletedMessage, EditedMessage, Ignored, IncomingMessage, classify_event
+from bot.chat.limits_logic import ANSWER
 from bot.chat.pictures_logic import picture_idea
 from bot.chat.pipeline_base import ChatBase
 from bot.chat.ports import ReplyTarget
@@ -81,7 +82,8 @@ class ChatIntake(ChatBase):
                 )
                 return f"picture request: {outcome}"
             asked_at = self.keeper.now()
-            result = await self._accepts.submit(ToAccept(incoming, self._prompting.count(incoming.text)))
+            rules = self.guards.rules(user_id=incoming.user_id, channel_id=incoming.channel_id, channel=channel.limits)
+            result = await self._accepts.submit(ToAccept(incoming, self._prompting.count(incoming.text), rules))
             if isinstance(result, Rejected):
                 self._on_event("rejected")
                 log.info("not answering %s event in %s: %s", event_type, incoming.channel_id, result.reason)
@@ -90,12 +92,13 @@ class ChatIntake(ChatBase):
             self._on_event("accepted")
             log.info("accepted a message from %s in %s", incoming.user_id, incoming.channel_id)
             self.keeper.hold(Lease(result.message_id, result.epoch), asked_at=asked_at)
-            self.guards.judge(
-                message_id=result.message_id,
-                user_id=incoming.user_id,
-                conversation_id=result.conversation_id,
-                channel=channel.limits,
-            )
+            if result.verdict != ANSWER:
+                log.warning(
+                    "message %s from %s is over a limit (limits:): %s",
+                    result.message_id,
+                    incoming.user_id,
+                    result.verdict,
+                )
             self.schedule(result.message_id)
             return "accepted"
 
@@ -107,7 +110,9 @@ class ChatIntake(ChatBase):
         """Stores the messages that arrived together, in one transaction (a burst costs a few, not hundreds)."""
         ttl = self.keeper.ttl
         return await self._db(
-            lambda s: accept_repo.accept_messages(s, batch, owner=self.instance_id, lease_ttl=ttl),
+            lambda s: accept_repo.accept_messages(
+                s, batch, owner=self.instance_id, lease_ttl=ttl, judge=self.guards.judge
+            ),
             within=self._accept_db_retry,
             priority=URGENT,
         )

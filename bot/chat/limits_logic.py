@@ -1,96 +1,111 @@
-"""Per-person and per-conversation limits, and the chat budget: decisions only (clock and figures passed in).
+"""Per-person and per-conversation limits, and the chat budget: decisions only (clock, figures and state passed in).
 
-A message is *answered* while the person and the conversation are under their sliding-window limits. Past a
-limit the first message in that window gets one slow-down line, later ones get nothing (they stay stored); only
-answered messages count, so the person can talk again as soon as older answers leave the window. The windows
-live in this process's memory: with several replicas each enforces its own share (documented in the README).
+A message is *answered* while each of its windows is under its limit. Past a limit the first message in that window
+gets one slow-down line, later ones get nothing (they stay stored); only answered messages count, so the person can
+talk again as soon as older answers leave the window.
+
+Every window is its own counter, named by its scope: a channel with its own `limits.per_person` counts a person's
+messages there in a window of its own, and the global per-person window counts the rest (where no entry of
+`channels:` sets one).
+Neither ever prunes or resets the other. The state lives where every replica sees it (bot.store.guard_repo, or
+Redis through bot.shared.guard_windows); this module only decides.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from bot.config.guards_schema import Window
 
 ANSWER, SLOW_DOWN, QUIET = "answer", "slow down", "quiet"
-_PRUNE_EVERY = 1024
 
 
-@dataclass
-class _Track:
-    times: deque[float]
-    warned_at: float | None = None
+@dataclass(frozen=True)
+class Limit:
+    """One window a message is judged by: `key` names its scope and whose messages it counts."""
+
+    key: str
+    window: Window
 
 
-class _Windows:
-    def __init__(self) -> None:
-        self._tracks: dict[str, _Track] = {}
-        self._checks = 0
-
-    def full(self, key: str, *, window: Window, now: float) -> bool:
-        track = self._tracks.get(key)
-        if track is None:
-            return False
-        cutoff = now - window.window_seconds
-        while track.times and track.times[0] <= cutoff:
-            track.times.popleft()
-        return len(track.times) >= window.messages
-
-    def warn_once(self, key: str, *, window: Window, now: float) -> bool:
-        """True the first time in a window a limit is hit for `key` (that message gets the slow-down line)."""
-        track = self._tracks.setdefault(key, _Track(deque()))
-        if track.warned_at is not None and now - track.warned_at < window.window_seconds:
-            return False
-        track.warned_at = now
-        return True
-
-    def add(self, key: str, now: float) -> None:
-        self._tracks.setdefault(key, _Track(deque())).times.append(now)
-
-    def prune(self, *, now: float, longest: float) -> None:
-        """Forget keys with nothing in their window (memory stays bounded by the active people)."""
-        self._checks += 1
-        if self._checks % _PRUNE_EVERY:
-            return
-        stale = [
-            key
-            for key, track in self._tracks.items()
-            if (not track.times or track.times[-1] <= now - longest)
-            and (track.warned_at is None or track.warned_at <= now - longest)
-        ]
-        for key in stale:
-            del self._tracks[key]
+@dataclass(frozen=True)
+class WindowState:
+    hits: tuple[float, ...] = ()  # when the answered messages in the window arrived, oldest first
+    warned_at: float | None = None  # when the last slow-down line for this window was said
 
 
-class MessageLimiter:
-    def __init__(self) -> None:
-        self._windows = _Windows()
+@dataclass(frozen=True)
+class Rules:
+    """The windows chosen for a message before its conversation is known (built at intake)."""
 
-    def check(
-        self,
-        *,
-        user_id: str | None,
-        conversation_id: int,
-        is_admin: bool,
-        per_person: Window | None,
-        per_conversation: Window | None,
-        now: float,
-    ) -> str:
-        """ANSWER (and counted), SLOW_DOWN (first over-limit message in the window) or QUIET."""
-        limits: list[tuple[str, Window]] = []
-        if per_person is not None and user_id and not is_admin:
-            limits.append((f"u:{user_id}", per_person))
-        if per_conversation is not None:
-            limits.append((f"c:{conversation_id}", per_conversation))
-        windows = self._windows
-        windows.prune(now=now, longest=max((w.window_seconds for _k, w in limits), default=0.0))
-        for key, window in limits:
-            if windows.full(key, window=window, now=now):
-                return SLOW_DOWN if windows.warn_once(key, window=window, now=now) else QUIET
-        for key, _window in limits:
-            windows.add(key, now)
-        return ANSWER
+    person: Limit | None
+    conversation_scope: str
+    per_conversation: Window | None
+
+    def limits(self, conversation_id: int) -> tuple[Limit, ...]:
+        found = [self.person] if self.person is not None else []
+        if self.per_conversation is not None:
+            found.append(Limit(f"c:{self.conversation_scope}:{conversation_id}", self.per_conversation))
+        return tuple(found)
+
+
+def rules_for(
+    *,
+    user_id: str | None,
+    is_admin: bool,
+    per_person: Window | None,
+    person_scope: str,
+    per_conversation: Window | None,
+    conversation_scope: str,
+) -> Rules:
+    """The windows in force for a message, each named by the config entry it comes from (`scope`: a channel's id,
+    "default", "dm" or "global"), so a channel's own window and the global one never share a counter."""
+    person = None
+    if per_person is not None and user_id and not is_admin:
+        person = Limit(f"p:{person_scope}:{user_id}", per_person)
+    return Rules(person=person, conversation_scope=conversation_scope, per_conversation=per_conversation)
+
+
+def pruned(state: WindowState, *, window: Window, now: float) -> WindowState:
+    """The state without the answers that left `window` (only this window's own period applies)."""
+    cutoff = now - window.window_seconds
+    if not state.hits or state.hits[0] > cutoff:
+        return state
+    return replace(state, hits=tuple(t for t in state.hits if t > cutoff))
+
+
+def judge(
+    *, limits: Sequence[Limit], states: Mapping[str, WindowState], now: float
+) -> tuple[str, dict[str, WindowState]]:
+    """(verdict, the states that changed). ANSWER counts the message in every window; SLOW_DOWN (the first message
+    over a full window in its period) marks that window warned; QUIET changes nothing."""
+    current = {
+        limit.key: pruned(states.get(limit.key, WindowState()), window=limit.window, now=now) for limit in limits
+    }
+    for limit in limits:
+        state = current[limit.key]
+        if len(state.hits) >= limit.window.messages:
+            if state.warned_at is not None and now - state.warned_at < limit.window.window_seconds:
+                return QUIET, {}
+            return SLOW_DOWN, {limit.key: replace(state, warned_at=now)}
+    return ANSWER, {key: replace(state, hits=(*state.hits, now)) for key, state in current.items()}
+
+
+def judge_all(
+    *, requests: Sequence[Sequence[Limit]], states: Mapping[str, WindowState], now: float
+) -> tuple[list[str], dict[str, WindowState]]:
+    """Judge messages that arrived together, in order (each sees the ones before it); returns every verdict and
+    the states that changed."""
+    seen = dict(states)
+    changed: dict[str, WindowState] = {}
+    verdicts = []
+    for limits in requests:
+        verdict, updates = judge(limits=limits, states=seen, now=now)
+        seen.update(updates)
+        changed.update(updates)
+        verdicts.append(verdict)
+    return verdicts, changed
 
 
 def budget_reached(*, spent_usd: float, budget_usd: float | None) -> bool:

@@ -93,7 +93,7 @@ class ChatService(ChatRecovery):
             nothing = Answer("", "bot")
             await self._record(claimed, lease, nothing, None, state=chat_repo.DONE, from_state=chat_repo.WORKING)
             return
-        verdict = self.guards.verdict_for(claimed.id)
+        verdict = claimed.verdict  # decided at accept and stored with the message, whoever answers it now
         if verdict != ANSWER or await self.guards.over_budget(self.run_db):
             await self._answer_guarded(claimed, lease, verdict)
             return

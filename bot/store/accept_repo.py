@@ -2,20 +2,22 @@
 
 Every message is stored before Slack's ack; when many arrive at once (a burst, or each event delivered to several
 replicas) the intake writes those waiting together: one SELECT of their conversations, one INSERT of the new
-conversations, one INSERT of the messages, one COMMIT. Unique keys still decide everything: `ON CONFLICT DO
-NOTHING` skips a row another replica (or the same batch) stored first, and a row that was not inserted is a
-duplicate, exactly as the single-row IntegrityError was.
+conversations, one INSERT of the messages, the limits' windows (bot.store.guard_repo: one upsert that locks them,
+one update; or Redis), one COMMIT. Unique keys still decide everything: `ON CONFLICT DO NOTHING` skips a row another
+replica (or the same batch) stored first, and a row that was not inserted is a duplicate, exactly as the single-row
+IntegrityError was. Only stored messages are judged, so a redelivery never counts twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Float, bindparam, select, tuple_
+from sqlalchemy import Connection, Float, bindparam, select, tuple_, update
 
 from bot.chat.events_logic import IncomingMessage
+from bot.chat.limits_logic import ANSWER, Limit, Rules
 from bot.store.db import upsert_insert
 from bot.store.leases import WORKING, db_now
 from bot.store.models import Conversation, Message, utcnow
@@ -28,6 +30,7 @@ class Accepted:
     message_id: int
     conversation_id: int
     epoch: int = 1
+    verdict: str = ANSWER  # the limits' decision (bot.chat.limits_logic), stored with the message
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,11 @@ class Rejected:
 class ToAccept:
     incoming: IncomingMessage
     token_count: int
+    rules: Rules | None = None  # the limit windows it is judged by (None: not judged)
+
+
+Judge = Callable[[Connection, Sequence[Sequence[Limit]]], list[str]]
+_SET_VERDICT = update(Message).where(Message.id == bindparam("mid")).values(verdict=bindparam("verdict"))
 
 
 ConversationKey = tuple[str, str, str]
@@ -113,9 +121,15 @@ def _create_conversations(
 
 
 def accept_messages(
-    session: Connection, batch: Sequence[ToAccept], *, owner: str | None = None, lease_ttl: float = 60.0
+    session: Connection,
+    batch: Sequence[ToAccept],
+    *,
+    owner: str | None = None,
+    lease_ttl: float = 60.0,
+    judge: Judge | None = None,
 ) -> list[Accepted | Rejected]:
-    """Store each person's message once, leased to `owner`, in one transaction; results in `batch` order."""
+    """Store each person's message once, leased to `owner`, in one transaction; results in `batch` order. `judge`
+    (bot.chat.guards.ChatGuards.judge) gives the limits' verdicts for the stored ones, inside that transaction."""
     results: list[Accepted | Rejected | None] = [None] * len(batch)
     known = _conversation_ids(session, {_key(item.incoming) for item in batch})
     started: set[ConversationKey] = set()  # conversations an earlier message of this batch starts
@@ -149,7 +163,6 @@ def accept_messages(
         for i in pending
     ]
     stored = list(session.execute(_inserts(session.dialect.name)[1], rows)) if rows else []
-    session.commit()
     by_slot = {(r.channel_id, r.slack_ts): r for r in stored}
     for i in pending:
         incoming = batch[i].incoming
@@ -160,6 +173,32 @@ def accept_messages(
             if row is not None:  # a twin earlier in this batch owns the row: put it back for that one
                 by_slot[(incoming.channel_id, incoming.ts)] = row
             results[i] = Rejected("duplicate")
+    if judge is not None:
+        _judge(session, batch, results, judge)
+    session.commit()
     done = [result for result in results if result is not None]
     assert len(done) == len(batch)
     return done
+
+
+def _judge(
+    session: Connection, batch: Sequence[ToAccept], results: list[Accepted | Rejected | None], judge: Judge
+) -> None:
+    """The limits' verdicts for the newly stored messages, stored with them in the same transaction (only the rare
+    "slow down"/"quiet" needs a write: NULL means answer)."""
+    judged: list[tuple[int, Accepted, Rules]] = []
+    for i, result in enumerate(results):
+        rules = batch[i].rules
+        if isinstance(result, Accepted) and rules is not None:
+            judged.append((i, result, rules))
+    requests = [rules.limits(result.conversation_id) for _i, result, rules in judged]
+    if not any(requests):
+        return
+    verdicts = judge(session, requests)
+    held = []
+    for (i, result, _rules), verdict in zip(judged, verdicts, strict=True):
+        if verdict != ANSWER:
+            results[i] = replace(result, verdict=verdict)
+            held.append({"mid": result.message_id, "verdict": verdict})
+    if held:
+        session.execute(_SET_VERDICT, held)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Integer, String, and_, bindparam, delete, exi
 from sqlalchemy.orm import aliased
 
 from bot.chat.history_logic import StoredMessage
+from bot.chat.limits_logic import ANSWER
 from bot.store.leases import DONE, FAILED, FENCED, POSTING, WORKING, Lease, fence_params
 from bot.store.models import Conversation, ConversationSummary, LLMCall, Message, utcnow
 
@@ -60,6 +61,7 @@ class ClaimedMessage:
     summary: SummaryInfo | None = None
     has_summary: bool = False  # a summary row exists, even one that is stale (summary is None then)
     reply_text: str | None = None  # a reply whose post was interrupted (bot.store.models.Message.reply_text)
+    verdict: str = ANSWER  # the limits' decision at accept (bot.chat.limits_logic)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ _SELECT_QUESTION = (
         Message.slack_ts,
         Message.erased_at,
         Message.reply_text,
+        Message.verdict,
         Conversation.team_id,
         Conversation.channel_id,
         Conversation.thread_ts,
@@ -218,6 +221,7 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         has_summary=question.summary_text is not None,
         erased=question.erased_at is not None,
         reply_text=question.reply_text,
+        verdict=question.verdict or ANSWER,
     )
 
 

@@ -103,6 +103,9 @@ class Message(Base):
     # The reply while it is being posted (set with `posting`, cleared once recorded): a replica taking over an
     # interrupted multi-part post posts exactly the parts Slack lacks.
     reply_text: Mapped[str | None] = mapped_column(Text, default=None)
+    # The limits' decision, made once at accept (bot.chat.limits_logic): NULL = answer, else "slow down" or "quiet".
+    # Stored with the message so a handed-back or taken-over message keeps it and is never judged again.
+    verdict: Mapped[str | None] = mapped_column(String(16), default=None)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
@@ -238,3 +241,26 @@ class ImageBudgetMonth(Base):
 
     month: Mapped[str] = mapped_column(String(16), primary_key=True)
     reserved_usd: Mapped[float] = mapped_column(Float)
+
+
+class GuardWindow(Base):
+    """One limit window (bot.chat.limits_logic): a person's or a conversation's answered messages in one scope.
+    Its row is locked while a message is judged, so replicas never answer past the limit together."""
+
+    __tablename__ = "guard_windows"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hits: Mapped[str] = mapped_column(Text, default="")  # seconds since the epoch, space-separated, oldest first
+    warned_at: Mapped[float | None] = mapped_column(Float, default=None)
+    touched_at: Mapped[float] = mapped_column(Float, default=0.0, index=True)  # a row untouched for a day is empty
+
+
+class AdminNotice(Base):
+    """An admin DM that went out (or is going out): its key is claimed before sending, so concurrent messages,
+    replicas and restarts send it once (the month's budget DM; a model-not-found DM once per alert interval)."""
+
+    __tablename__ = "admin_notices"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
