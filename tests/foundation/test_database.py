@@ -26,7 +26,7 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 async def test_db_upgrade_creates_every_table(database_url: str, tmp_path: Path) -> None:
     result = run_lukas("db", "upgrade", env=clean_env(DATABASE_URL=database_url), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "database is up to date" in result.stdout
+    assert result.stdout.startswith("database created (revision ")  # a new database: created, not "up to date"
     assert "Traceback" not in result.stderr
 
     engine = create_engine(database_url)
@@ -45,6 +45,7 @@ async def test_db_upgrade_creates_every_table(database_url: str, tmp_path: Path)
 
     again = run_lukas("db", "upgrade", env=clean_env(DATABASE_URL=database_url), cwd=tmp_path)
     assert again.returncode == 0, again.stderr  # upgrading an up-to-date database is a no-op
+    assert again.stdout.startswith("database is up to date (revision ")
 
 
 def test_models_and_migrations_do_not_drift(migrated_db: str) -> None:
