@@ -14,6 +14,7 @@ from bot.config.loader import default_config_path, load_config, read_raw_config,
 from bot.errors import ConfigError, LukasError
 from bot.images.cli import register as register_image_commands
 from bot.llm.provider_probe import check_chain, lukas_extras, missing_extras, require_installed
+from bot.store.backup_cli import register as register_backup_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     upgrade.set_defaults(handler=cmd_db_upgrade)
 
+    register_backup_commands(commands)
     register_image_commands(commands)
     register_admin_commands(commands)
     return parser
