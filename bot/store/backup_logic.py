@@ -17,8 +17,10 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 TABLES_FOLDER = "tables/"
 PICTURES_FOLDER = "pictures/"
-# alembic_version travels as the manifest's "revision": restore migrates to it before loading the rows.
-SKIPPED_TABLES = frozenset({"alembic_version"})
+# alembic_version travels as the manifest's "revision": restore migrates to it before loading the rows. The
+# others are what a started Lukas writes by itself (heartbeats, metrics): not data, and no reason to call a
+# database that Lukas once started on "not empty".
+SKIPPED_TABLES = frozenset({"alembic_version", "instances", "metrics_snapshots"})
 
 
 def encode_value(value: Any) -> Any:

@@ -17,7 +17,7 @@ from bot.cli import main
 from bot.store import migrate
 from bot.store.backup import backup, restore
 from bot.store.db import create_engine, session_factory
-from bot.store.models import Conversation, Message
+from bot.store.models import Conversation, Instance, Message, MetricsSnapshot
 from tests.harness import message_event, running_lukas
 from tests.helpers import POSTGRES_ENV, in_thread, postgres_database
 from tests.standins.slack_api import SlackStandIn
@@ -113,6 +113,20 @@ async def test_restore_refuses_a_database_with_rows_unless_forced(
 
     assert cli("restore", str(archive), "--database-url", migrated_db, "--force") == 0
     assert await row_count(db_engine, Conversation) == 1
+
+
+async def test_a_database_lukas_only_started_on_counts_as_empty(
+    tmp_path: Path, db_engine: AsyncEngine, migrated_db: str
+) -> None:
+    """Heartbeats and metrics are what any start writes; they do not make a database "not empty"."""
+    archive = tmp_path / "lukas.zip"
+    assert cli("backup", str(archive), "--database-url", migrated_db) == 0
+    async with session_factory(db_engine)() as session:
+        session.add(Instance(id="i-1", host="h", started_at=1.0, heartbeat_at=2.0))
+        session.add(MetricsSnapshot(instance_id="i-1"))
+        await session.commit()
+    assert cli("restore", str(archive), "--database-url", migrated_db) == 0
+    assert await row_count(db_engine, Instance) == 0
 
 
 @pytest.mark.parametrize("content", [b"not a zip at all", b"zip"], ids=["not-a-zip", "zip-without-manifest"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,30 @@ def test_older_code_on_a_newer_database_runs_with_a_warning(
         assert asyncio.run(migrate.upgrade_on_start(migrated_db, log_level="WARNING")) is False
     assert any("migrated by a newer Lukas" in record.getMessage() for record in caplog.records)
     assert asyncio.run(migrate.database_revision(migrated_db)) == head  # not downgraded
+
+
+def test_a_sqlite_database_with_replies_upgrades_across_every_migration(tmp_path: Path) -> None:
+    """Batch migrations rebuild tables on SQLite; with foreign keys on, dropping the old `messages` failed as soon as
+    a reply pointed at a message (found by the rolling-upgrade test: upgrading 0004 -> 0005 with data)."""
+    chain = migrate.migration_chain()
+    assert chain is not None
+    (root,) = [revision for revision, down in chain.items() if down is None]
+    path = tmp_path / "lukas.db"
+    url = f"sqlite:///{path}"
+    in_thread(migrate.upgrade, url, root)
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO conversations (id, team_id, channel_id, thread_ts, kind, created_at) "
+            "VALUES (1, 'T1', 'D1', '', 'dm', '2026-01-01 00:00:00')"
+        )
+        for id_, sender, reply_to in ((1, "user", None), (2, "bot", 1)):
+            connection.execute(
+                "INSERT INTO messages (id, conversation_id, channel_id, sender, content, flagged, created_at, "
+                "reply_to_id) VALUES (?, 1, 'D1', ?, 'hi', 0, '2026-01-01 00:00:00', ?)",
+                (id_, sender, reply_to),
+            )
+    in_thread(migrate.upgrade, url)
+    assert asyncio.run(migrate.database_revision(url)) == migrate.head_revision()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT id, reply_to_id FROM messages ORDER BY id").fetchall() == [(1, None), (2, 1)]
+        assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
