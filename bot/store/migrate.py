@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import DatabaseUnavailableError
@@ -120,7 +121,11 @@ async def schema_status(url: str | None = None) -> tuple[SchemaState, str | None
 
 async def database_revision(url: str) -> str | None:
     """The revision recorded in alembic_version (None: a new database); raises DatabaseUnavailableError like
-    upgrade() does when the database cannot be reached."""
+    upgrade() does when the database cannot be reached. A SQLite file that does not exist is not created."""
+    parsed = make_url(resolve_url(url))
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file and not file.startswith(("file:", ":")) and not Path(file).exists():
+        return None
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:

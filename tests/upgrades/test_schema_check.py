@@ -31,6 +31,8 @@ def test_check_and_upgrade_say_new_behind_agree(database_url: str, capsys: pytes
     code, out, _ = run_cli(capsys, "db", "upgrade", "--check", *url)
     assert code == 3 and "its revision:   (none" in out and f"code's newest:  {head}" in out
     assert asyncio.run(migrate.database_revision(database_url)) is None  # --check changed nothing
+    if database_url.startswith("sqlite"):
+        assert not Path(database_url.split(":///", 1)[1]).exists()  # not even an empty SQLite file
 
     in_thread(migrate.upgrade, database_url, previous)
     code, out, _ = run_cli(capsys, "db", "upgrade", "--check", *url)
