@@ -12,6 +12,8 @@ FROM python:3.12-slim AS build
 
 # Provider SDKs: the ones the image's config.yml chat chain needs are added by themselves (`lukas config extras`);
 # LUKAS_EXTRAS adds more, e.g. for a config mounted at run time: --build-arg LUKAS_EXTRAS="mistral ollama".
+# The dev extra (test tools) is never installed here. The `anthropic` package you will find in the image is not
+# an extra: any-llm-sdk 1.40 requires it for every provider (its message types import it).
 ARG LUKAS_EXTRAS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_PROJECT_ENVIRONMENT=/opt/lukas \
@@ -43,9 +45,10 @@ WORKDIR /app
 COPY --from=build /opt/lukas /opt/lukas
 COPY config.yml ./config.yml
 
-# An unprivileged user owns only the data folder (SQLite database, images waiting for Slack).
-RUN groupadd --system --gid 10001 lukas \
-    && useradd --system --uid 10001 --gid lukas --home-dir /app --shell /usr/sbin/nologin lukas \
+# An unprivileged user owns only the data folder (SQLite database, images waiting for Slack). uid/gid 10001 (not a
+# system account: those end at 999, and useradd --system warns about the range).
+RUN groupadd --gid 10001 lukas \
+    && useradd --uid 10001 --gid lukas --no-create-home --no-log-init --home-dir /app --shell /usr/sbin/nologin lukas \
     && mkdir -p /app/data \
     && chown lukas:lukas /app/data
 USER lukas

@@ -14,6 +14,7 @@ from bot.config.loader import default_config_path, load_config, read_raw_config,
 from bot.errors import ConfigError, LukasError
 from bot.images.cli import register as register_image_commands
 from bot.llm.provider_probe import check_chain, lukas_extras, missing_extras, require_installed
+from bot.store.backup_cli import register as register_backup_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -67,9 +68,22 @@ def cmd_config_extras(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from bot.store import migrate
     from bot.store.db import redacted, resolve_url
+    from bot.store.migrate_logic import CHECK_EXIT_CODES, describe_state, upgrade_outcome
 
-    migrate.upgrade(args.database_url)
-    print(f"database is up to date: {redacted(resolve_url(args.database_url))}")
+    url = resolve_url(args.database_url)
+    state, before, head = asyncio.run(migrate.schema_status(url))
+    if args.check:
+        print(f"database:       {redacted(url)}")
+        print(f"its revision:   {before or '(none: no Lukas tables)'}")
+        print(f"code's newest:  {head or '(unknown)'}")
+        print(describe_state(state=state, database=before, head=head))
+        return CHECK_EXIT_CODES[state]
+    if state == "ahead":  # a rolling upgrade: a newer Lukas migrated first; nothing to do, never downgrade
+        print(f"warning: {describe_state(state=state, database=before, head=head)}", file=sys.stderr)
+        return 0
+    migrate.upgrade(url)
+    after = asyncio.run(migrate.database_revision(url))
+    print(f"{upgrade_outcome(before=before, after=after)}: {redacted(url)}")
     return 0
 
 
@@ -115,8 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply migrations ($DATABASE_URL, default ./data/lukas.db)")
     upgrade.add_argument("--database-url", default=None, help=argparse.SUPPRESS)
+    upgrade.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; say whether the database and this Lukas agree. Exit 0: they agree; 3: the database "
+        "is new or behind (run `lukas db upgrade`); 4: it is ahead (a newer Lukas migrated it); 5: cannot tell",
+    )
     upgrade.set_defaults(handler=cmd_db_upgrade)
 
+    register_backup_commands(commands)
     register_image_commands(commands)
     register_admin_commands(commands)
     return parser

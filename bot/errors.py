@@ -29,6 +29,10 @@ class DatabaseUnavailableError(LukasError):
     """The database could not be reached or migrated."""
 
 
+class BackupError(LukasError):
+    """`lukas backup` / `lukas restore` cannot go on (not a backup, a non-empty target, ...); the message says why."""
+
+
 class BreakerOpen(LukasError):
     """The model was not called (breaker open, or a trial already running), or this failure tripped it.
 

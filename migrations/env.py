@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot.store.db import create_engine, resolve_url
+from bot.store.db import create_engine, redacted, resolve_url
 from bot.store.models import Base
 
 config = context.config
@@ -40,7 +41,17 @@ async def _run_async() -> None:
     engine = create_engine(_url())
     try:
         async with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # batch mode rebuilds a table and drops the old one: with foreign keys on, rows referencing
+                # it (a reply's reply_to_id) make the DROP fail. Off outside the transaction, as Alembic's docs say.
+                await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             await connection.run_sync(_run_sync)
+            if sqlite and (await connection.exec_driver_sql("PRAGMA foreign_key_check")).first() is not None:
+                logging.getLogger("bot.store.migrate").warning(
+                    "the database at %s has rows pointing at rows that do not exist (see `PRAGMA foreign_key_check` "
+                    "in sqlite3); Lukas works on, but a backup and a look are worth it",
+                    redacted(_url()),
+                )
             await connection.commit()
     finally:
         await engine.dispose()

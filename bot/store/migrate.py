@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import DatabaseUnavailableError
 from bot.store.db import create_engine, redacted, resolve_url
+from bot.store.migrate_logic import SchemaState, describe_state, schema_state
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -86,11 +88,9 @@ def _module_constants(path: Path, names: tuple[str, ...]) -> dict[str, object]:
     return values
 
 
-def head_revision() -> str | None:
-    """The newest migration's revision id, read from the files without Alembic; None unless it is one plain chain.
-
-    None (branches, merges, ids that are not plain strings) only means "let Alembic decide": never a wrong skip.
-    """
+def migration_chain() -> dict[str, str | None] | None:
+    """revision -> down_revision of every migration, read from the files without Alembic; None unless it is one
+    plain chain. None (branches, merges, ids that are not plain strings) only means "let Alembic decide"."""
     revisions: dict[str, str | None] = {}
     for path in sorted((migrations_dir() / "versions").glob("*.py")):
         values = _module_constants(path, ("revision", "down_revision"))
@@ -101,12 +101,31 @@ def head_revision() -> str | None:
             return None
         revisions[revision] = down
     heads = set(revisions) - set(revisions.values())
-    return heads.pop() if len(heads) == 1 and len(set(revisions.values())) == len(revisions) else None
+    return revisions if len(heads) == 1 and len(set(revisions.values())) == len(revisions) else None
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision id (see migration_chain; None: let Alembic decide, never a wrong skip)."""
+    chain = migration_chain()
+    return None if chain is None else (set(chain) - set(chain.values())).pop()
+
+
+async def schema_status(url: str | None = None) -> tuple[SchemaState, str | None, str | None]:
+    """(state, the database's revision, this code's newest): see migrate_logic.schema_state."""
+    resolved = resolve_url(url)
+    chain = migration_chain()
+    head = head_revision()
+    current = await database_revision(resolved)
+    return schema_state(database=current, head=head, known=chain or ()), current, head
 
 
 async def database_revision(url: str) -> str | None:
     """The revision recorded in alembic_version (None: a new database); raises DatabaseUnavailableError like
-    upgrade() does when the database cannot be reached."""
+    upgrade() does when the database cannot be reached. A SQLite file that does not exist is not created."""
+    parsed = make_url(resolve_url(url))
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file and not file.startswith(("file:", ":")) and not Path(file).exists():
+        return None
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
@@ -121,16 +140,21 @@ async def database_revision(url: str) -> str | None:
 
 
 async def upgrade_on_start(url: str | None = None, *, log_level: str = "INFO", json_lines: bool = False) -> bool:
-    """`lukas run`: migrate unless the database already is at the newest revision; True when it migrated.
+    """`lukas run`: migrate unless the database already is at the newest revision, or ahead of it (a newer Lukas
+    migrated it during a rolling upgrade: this one runs on it with a warning); True when it migrated.
 
     The migration runs in a child process, so Alembic's memory is gone once it is done; errors are the same one
     clear line `lukas db upgrade` gives.
     """
     resolved = resolve_url(url)
-    head = head_revision()
-    if head is not None and await database_revision(resolved) == head:
-        log.debug("database is at the newest revision (%s): nothing to migrate", head)
-        return False
+    if head_revision() is not None:
+        state, current, head = await schema_status(resolved)
+        if state == "agree":
+            log.debug("database is at the newest revision (%s): nothing to migrate", head)
+            return False
+        if state == "ahead":  # a rolling upgrade: a newer replica migrated first; never downgrade under it
+            log.warning("%s", describe_state(state=state, database=current, head=head))
+            return False
     options = json.dumps({"url": resolved, "path": sys.path, "log_level": log_level, "json_lines": json_lines})
     try:
         child = await asyncio.create_subprocess_exec(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.settings import load_settings
@@ -72,3 +76,91 @@ def test_dockerfile_healthcheck_polls_healthz_in_both_modes() -> None:
     script = command[-1]
     assert "/healthz" in script and "SLACK_APP_TOKEN" not in script  # no Socket Mode shortcut any more
     assert "LUKAS_DATA_DIR=/app/data" in dockerfile and 'VOLUME ["/app/data"]' in dockerfile
+
+
+def test_both_replicas_build_the_image_and_compose_v2_is_named() -> None:
+    """`--profile replicas up` must not try to pull lukas:latest for lukas-2 (no registry has it) before building."""
+    services = compose()["services"]
+    assert services["lukas-2"]["build"] == services["lukas"]["build"] == "."
+    assert services["lukas-2"]["image"] == services["lukas"]["image"]
+    header = (ROOT / "docker-compose.yml").read_text().split("\nname:")[0]
+    assert "Compose v2" in header
+    quickstart = (ROOT / "docs" / "quickstart.md").read_text()
+    docker_section = quickstart[quickstart.index("## Run with Docker") :]
+    first_block = docker_section[docker_section.index("```bash") : docker_section.index("```\n", 8)]
+    assert first_block.splitlines()[1].startswith("docker compose version")  # the first step checks v2
+
+
+def test_the_quickstart_config_folder_is_ignored_by_git() -> None:
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and a checkout")
+
+    def ignored(path: str) -> bool:
+        return subprocess.run([git, "-C", str(ROOT), "check-ignore", "-q", path], check=False).returncode == 0
+
+    assert ignored("config/config.yml")  # `mkdir -p config && cp config.yml config/` from the quickstart
+    assert not ignored("bot/config/loader.py") and not ignored("config.yml")
+
+
+def test_the_image_user_is_not_a_system_account() -> None:
+    """useradd --system warns for uids above SYS_UID_MAX (999); 10001 is a regular account, made without a home."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    commands = [line for line in dockerfile.splitlines() if not line.lstrip().startswith("#")]
+    user_lines = [line for line in commands if "useradd" in line or "groupadd" in line]
+    assert len(user_lines) == 2 and all("10001" in line for line in user_lines)
+    assert not any("--system" in line or " -r " in line for line in user_lines)
+    assert "--no-create-home" in user_lines[1]
+
+
+def _runtime_closure() -> set[str]:
+    """Packages `uv sync --frozen` installs without extras (the image's base), followed through uv.lock."""
+    packages = {p["name"]: p for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    seen: set[str] = set()
+    todo = [d for d in packages["lukas-the-bear"]["dependencies"]]
+    while todo:
+        dep = todo.pop()
+        package = packages[dep["name"]]
+        todo += [d for extra in dep.get("extra", []) for d in package.get("optional-dependencies", {}).get(extra, [])]
+        if dep["name"] not in seen:
+            seen.add(dep["name"])
+            todo += package.get("dependencies", [])
+    return seen
+
+
+def test_the_image_does_not_install_the_dev_extra() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert (
+        "--all-extras" not in dockerfile
+        and "--extra dev" not in dockerfile
+        and "dev" not in re.findall(r'LUKAS_EXTRAS="([^"]*)"', dockerfile)
+    )
+    runtime = _runtime_closure()
+    assert {"slack-bolt", "any-llm-sdk", "sqlalchemy", "alembic"} <= runtime
+    assert not {"pytest", "hypothesis", "mypy", "ruff", "psutil"} & runtime
+    # anthropic is in the image because any-llm-sdk itself requires it (its message types import it), not via dev
+    any_llm = {p["name"]: p for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}["any-llm-sdk"]
+    assert "anthropic" in {d["name"] for d in any_llm["dependencies"]}
+
+
+def _compose_v2() -> str | None:
+    docker = shutil.which("docker")
+    if docker is None:
+        return None
+    result = subprocess.run([docker, "compose", "version", "--short"], capture_output=True, text=True, check=False)
+    return (
+        result.stdout.strip() if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2") else None
+    )
+
+
+def test_docker_compose_v2_accepts_the_file(tmp_path: Path) -> None:
+    """Opt-in by nature: runs only where `docker compose version` reports v2 (not on Debian bookworm's 1.29)."""
+    if _compose_v2() is None:
+        pytest.skip("needs Docker Compose v2 (`docker compose version`)")
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")  # env_file: .env is read from here
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text() + "\nPOSTGRES_PASSWORD=check-only\n")
+    for profile in ([], ["--profile", "replicas"]):
+        result = subprocess.run(
+            ["docker", "compose", *profile, "config", "-q"], capture_output=True, text=True, check=False, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
