@@ -38,7 +38,9 @@ def migrations_dir() -> Path:
 def alembic_config(url: str | None = None) -> Config:
     from alembic.config import Config
 
-    config = Config()
+    # Alembic binds its default stdout when alembic.config is first imported: pass today's, so a stream closed
+    # since (a test's captured output, a redirected CLI) is never written to.
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", resolve_url(url).replace("%", "%%"))
     return config
