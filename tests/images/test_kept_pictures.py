@@ -77,7 +77,8 @@ async def test_a_picture_kept_by_one_replica_is_posted_by_another(
     failed_attempts = len(completions(slack_api))
 
     del slack_api.channel_errors[CHANNEL]  # an admin invites Lukas; replica B retries first
-    assert await replica_b.retry_uploads() == 1
+    with OnlyOnReplicaA(tmp_path / "a"):
+        assert await replica_b.retry_uploads() == 1
     assert posted(slack_api, since=failed_attempts) == [(CHANNEL, picture)]  # once, with the paid bytes
     [stored] = await all_rows(sessions)
     assert (stored.status, stored.upload_state, stored.error) == ("succeeded", "done", None)
@@ -90,16 +91,18 @@ async def test_a_picture_kept_by_one_replica_is_posted_by_another(
 
 class OnlyOnReplicaA:
     """Both test replicas share one filesystem; in Docker each has its own volume at the same path. While replica
-    B runs, A's kept file is moved aside, so B sees what it would see on its own volume: nothing."""
+    B runs, A's data directory is moved aside, so B sees what it would see on its own volume: nothing of A's."""
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.aside = path, path.with_name(path.name + ".on-replica-a")
+    def __init__(self, data_dir: Path) -> None:
+        self.path, self.aside = data_dir, data_dir.with_name(data_dir.name + ".on-replica-a")
 
     def __enter__(self) -> None:
-        self.path.rename(self.aside)
+        if self.path.exists():
+            self.path.rename(self.aside)
 
     def __exit__(self, *_exc: object) -> None:
-        self.aside.rename(self.path)
+        if self.aside.exists():
+            self.aside.rename(self.path)
 
 
 async def old_layout_row(sessions, *, data_dir: Path, data: bytes, now: dt.datetime) -> GeneratedImage:
@@ -123,7 +126,7 @@ async def test_an_old_layout_picture_is_not_lost_on_a_replica_without_it_and_mov
     replica_a = await make_job(data_dir=tmp_path / "a")
     replica_b = await make_job(data_dir=tmp_path / "b")
 
-    with OnlyOnReplicaA(Path(row.local_path)):
+    with OnlyOnReplicaA(tmp_path / "a"):
         assert await replica_b.retry_uploads() == 0  # not here: B leaves it waiting
     [stored] = await all_rows(sessions)
     assert stored.upload_state == "pending" and stored.error == row.error
@@ -153,7 +156,7 @@ async def test_an_old_layout_picture_is_posted_by_the_replica_that_has_it(
     row = await old_layout_row(sessions, data_dir=tmp_path / "a", data=picture, now=clock.now)
     replica_a = await make_job(data_dir=tmp_path / "a")
     replica_b = await make_job(data_dir=tmp_path / "b")
-    with OnlyOnReplicaA(Path(row.local_path)):
+    with OnlyOnReplicaA(tmp_path / "a"):
         assert await replica_b.retry_uploads() == 0
     assert [r.upload_state for r in await all_rows(sessions)] == ["pending"]
     assert await replica_a.retry_uploads() == 1
