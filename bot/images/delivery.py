@@ -99,14 +99,15 @@ class ImageDelivery:
         self._now = now
 
     async def retry_uploads(self) -> int:
-        """Post kept images that some configured channel does not have yet. Returns how many are now fully posted."""
+        """Post kept pictures Slack does not have yet: weekly ones to every configured channel, requested ones into
+        their thread; give up those older than KEEP_UNPOSTED. Returns how many are now fully posted."""
         now = self._now()
         stale_before = now - UPLOAD_STALE
         try:
             await self._expire(now=now, stale_before=stale_before)
             rows = await repo.pending_uploads(self._sessions, stale_before=stale_before)
         except Exception as exc:
-            log.error("weekly image: cannot look for kept images to post: %s", short(exc, 200))
+            log.error("pictures: cannot look for kept pictures to post: %s", short(exc, 200))
             return 0
         done = 0
         for row in rows:
@@ -237,12 +238,13 @@ class ImageDelivery:
 
     async def _posted(self, row: GeneratedImage, kept: Kept, **values: Any) -> GeneratedImage:
         """Slack has it everywhere it belongs: the kept bytes go (database and disk)."""
-        if kept.path is not None:
-            self._discard(kept.path)
-        return await repo.change(
+        done = await repo.change(
             self._sessions, row.id, now=self._now(), forget_file=True, status="succeeded", error=None,
             local_path=None, upload_state=repo.UPLOAD_DONE, **values,
         )  # fmt: skip
+        if kept.path is not None:
+            self._discard(kept.path)
+        return done
 
     async def _not_posted(self, row: GeneratedImage, kept: Kept, problem: str, **values: Any) -> GeneratedImage:
         if kept.anywhere:
@@ -263,8 +265,8 @@ class ImageDelivery:
         if found is None:
             # Not here is not lost: a row of the old layout may be kept on another replica's disk.
             log.warning(
-                "picture %s: its kept file %s is not on this replica; the replica that kept it will post it",
-                row.slot_key, row.local_path,
+                "picture %s: not on this replica (%s); left waiting for the replica that kept it",
+                row.slot_key, row.local_path or "no kept file recorded",
             )  # fmt: skip
             await repo.change(self._sessions, row.id, now=self._now(), upload_state=repo.UPLOAD_PENDING)
             return False
