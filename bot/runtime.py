@@ -176,6 +176,7 @@ class Lukas:
             slack=services.slack,
             image_client=self.images.job.image_client,
             check_prompt=self.images.job.check_prompt,
+            delivery=self.images.job.delivery,
         )
         services.chat.pictures = self.pictures.accept
         self.admin.pictures = self.pictures

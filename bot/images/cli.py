@@ -18,6 +18,7 @@ from bot.config.schema import LukasConfig
 from bot.errors import LukasError, StartupError
 from bot.images.caption_logic import template_caption
 from bot.images.cost_logic import missing_price_reason, price_for
+from bot.images.repo import UPLOAD_PENDING, UPLOAD_RUNNING
 from bot.images.slots_logic import next_slot, slots_before
 from bot.images.themes_logic import ImagePlan, plan_for_date, plan_sequence
 from bot.store.models import GeneratedImage
@@ -42,7 +43,9 @@ def register(commands: Any) -> None:
     action.add_argument("--dry-run", action="store_true", help="print the theme, occasion and prompt for a date")
     action.add_argument("--now", action="store_true", help="generate and post a picture right now")
     action.add_argument(
-        "--retry-uploads", action="store_true", help="post kept pictures that did not reach every channel"
+        "--retry-uploads",
+        action="store_true",
+        help="post kept pictures (weekly, and drawn on request) that Slack did not take",
     )
     image.add_argument("--date", type=_date, default=None, help="with --dry-run: the day to preview (YYYY-MM-DD)")
     image.add_argument(
@@ -198,7 +201,9 @@ def describe_row(row: GeneratedImage) -> list[str]:
     if row.channel_id:
         lines.append(f"posted to: {row.channel_id}" + (f" ({row.slack_permalink})" if row.slack_permalink else ""))
     if row.local_path:
-        lines.append(f"kept at:   {row.local_path}")
+        lines.append(f"kept at:   {row.local_path} (this replica's data directory)")
+    elif row.upload_state in (UPLOAD_PENDING, UPLOAD_RUNNING):
+        lines.append("kept in:   the database, until Slack has it (any replica can post it)")
     if row.error:
         lines.append(f"reason:    {row.error}")
     return lines
@@ -242,5 +247,5 @@ async def _retry_uploads(settings: Any, live: LiveConfig) -> int:
         done = await job.retry_uploads()
     finally:
         await services.close()
-    print(f"{done} kept picture(s) posted to every configured channel")
+    print(f"{done} kept picture(s) posted (weekly ones to every configured channel, requested ones in their thread)")
     return 0

@@ -1,6 +1,6 @@
 """The weekly bear picture, end to end: claim the slot, plan, check, budget, generate, keep, post.
 
-Keeping the bytes on disk and posting them (now or on a later retry) live in bot.images.delivery.
+Keeping the bytes (in the database) and posting them, now or on a later retry, live in bot.images.delivery.
 
 Every public method catches its own failures, records them on the GeneratedImage row, logs one
 admin-readable line (loggers under `bot.images`) and returns: the picture never blocks chat.
@@ -104,6 +104,11 @@ class WeeklyImageJob:
     @property
     def image_client(self) -> ImageAPI:
         return self._images
+
+    @property
+    def delivery(self) -> ImageDelivery:
+        """Keeps and posts pictures; pictures drawn on request (bot.images.requests) go through it too."""
+        return self._delivery
 
     # ----- public entry points
 
@@ -312,18 +317,11 @@ class WeeklyImageJob:
 
         self._progress(f"generated in {attempts} attempt(s); cost ${cost_usd:.3f}")
         self._progress(f"uploading to {len(images.channels)} channel(s)…")
-        path = self._delivery.keep(key=key, extension=kind.extension, data=data, images=images)
-        row = await repo.change(
-            self._sessions,
-            row.id,
-            now=self._now(),
-            attempts=attempts,
-            cost_usd=cost_usd,
+        row, kept = await self._delivery.keep(
+            row, data=data, kind=kind, images=images, attempts=attempts, cost_usd=cost_usd,
             revised_prompt=raw.revised_prompt,
-            local_path=str(path) if path else None,
-            upload_state=repo.UPLOAD_RUNNING,
-        )
-        return await self._delivery.deliver(row, plan=plan, data=data, extension=kind.extension, path=path)
+        )  # fmt: skip
+        return await self._delivery.deliver(row, plan=plan, data=data, extension=kind.extension, kept=kept)
 
     # ----- captions and checks
 

@@ -1,4 +1,5 @@
-"""GeneratedImage rows: the slot claim (a unique key), state changes, the month's spending, pending uploads.
+"""GeneratedImage rows: the slot claim (a unique key), state changes, the month's spending, pending uploads and the
+kept bytes of pictures waiting for Slack (picture_files).
 
 Every function is one short transaction. Times are passed in (UTC) so tests can move the clock.
 """
@@ -8,18 +9,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.models import GeneratedImage
+from bot.store.models import GeneratedImage, PictureFile
 
 Sessions = async_sessionmaker[AsyncSession]
 
-UPLOAD_PENDING = "pending"  # the bytes are on disk and some configured channel does not have them yet
+UPLOAD_PENDING = "pending"  # the bytes are kept and some channel (or the requester's thread) does not have them yet
 UPLOAD_RUNNING = "uploading"  # a run or a retrier owns the upload right now
 UPLOAD_DONE = "done"
-UPLOAD_LOST = "lost"  # the kept file disappeared: nothing left to upload
+UPLOAD_LOST = "lost"  # the bytes could be kept nowhere: nothing left to upload
+UPLOAD_EXPIRED = "expired"  # not posted in time (delivery.KEEP_UNPOSTED): the kept bytes were deleted
 
 
 async def claim(sessions: Sessions, *, slot_key: str, now: dt.datetime, **values: Any) -> GeneratedImage | None:
@@ -45,12 +47,16 @@ async def by_id(sessions: Sessions, row_id: int) -> GeneratedImage | None:
         return await session.get(GeneratedImage, row_id)
 
 
-async def change(sessions: Sessions, row_id: int, *, now: dt.datetime, **values: Any) -> GeneratedImage:
-    """Update one row and return it as stored."""
+async def change(
+    sessions: Sessions, row_id: int, *, now: dt.datetime, forget_file: bool = False, **values: Any
+) -> GeneratedImage:
+    """Update one row and return it as stored. `forget_file` also deletes its kept bytes, in the same transaction."""
     async with sessions() as session:
         await session.execute(
             update(GeneratedImage).where(GeneratedImage.id == row_id).values(updated_at=now, **values)
         )
+        if forget_file:
+            await session.execute(delete(PictureFile).where(PictureFile.image_id == row_id))
         await session.commit()
         row = await session.get(GeneratedImage, row_id, populate_existing=True)
     assert row is not None
@@ -130,3 +136,48 @@ async def fail_interrupted(sessions: Sessions, *, stale_before: dt.datetime, now
         )
         await session.commit()
         return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def keep_file(
+    sessions: Sessions, row_id: int, *, data: bytes, mime: str, now: dt.datetime, **values: Any
+) -> GeneratedImage:
+    """Store a paid picture's bytes and update its row in one transaction (no moment where the row says
+    'uploading' without the bytes being anywhere)."""
+    async with sessions() as session:
+        session.add(PictureFile(image_id=row_id, data=data, mime=mime, size=len(data), created_at=now))
+        await session.execute(
+            update(GeneratedImage).where(GeneratedImage.id == row_id).values(updated_at=now, **values)
+        )
+        await session.commit()
+        row = await session.get(GeneratedImage, row_id, populate_existing=True)
+    assert row is not None
+    return row
+
+
+async def kept_file(sessions: Sessions, row_id: int) -> PictureFile | None:
+    """The kept bytes of one picture (loaded one at a time: each is megabytes)."""
+    async with sessions() as session:
+        return await session.get(PictureFile, row_id)
+
+
+async def expire_uploads(
+    sessions: Sessions, *, before: dt.datetime, stale_before: dt.datetime, now: dt.datetime, reason: str
+) -> list[str]:
+    """Give up pictures made before `before` that still wait for Slack (and are not being posted right now), and
+    delete their kept bytes and every kept file older than that (one left behind by a run that died). Returns the
+    slot keys given up."""
+    waiting = _upload_claimable(stale_before) & (GeneratedImage.created_at < before)
+    async with sessions() as session:
+        given_up = (await session.execute(select(GeneratedImage.id, GeneratedImage.slot_key).where(waiting))).all()
+        ids = [row_id for row_id, _key in given_up]
+        if ids:
+            await session.execute(
+                update(GeneratedImage)
+                .where(waiting, GeneratedImage.id.in_(ids))
+                .values(upload_state=UPLOAD_EXPIRED, error=reason, updated_at=now)
+            )
+        await session.execute(
+            delete(PictureFile).where(or_(PictureFile.created_at < before, PictureFile.image_id.in_(ids)))
+        )
+        await session.commit()
+    return [key for _row_id, key in given_up]

@@ -25,16 +25,9 @@ from bot.config.live import LiveConfig
 from bot.errors import ImageGenerationError, SlackDeliveryError
 from bot.images import repo
 from bot.images.cost_logic import image_cost, missing_price_reason, price_for
+from bot.images.delivery import ImageDelivery
 from bot.images.generation import ImageAPI, Sleep, image_bytes, request_image
-from bot.images.posting import post_image
-from bot.images.request_logic import (
-    alt_text_for_request,
-    quota_day,
-    quota_month,
-    request_caption,
-    request_key,
-    request_prompt,
-)
+from bot.images.request_logic import quota_day, quota_month, request_key, request_prompt
 from bot.images.request_repo import CLAIMED, DUPLICATE, claim_request
 from bot.images.retry_logic import short
 from bot.images.slots_logic import month_window
@@ -56,6 +49,7 @@ class PictureDesk:
         slack: AsyncWebClient,
         image_client: ImageAPI,
         check_prompt: CheckPrompt,
+        delivery: ImageDelivery,
         clock: Callable[[], dt.datetime] = utcnow,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -65,6 +59,7 @@ class PictureDesk:
         self._slack = slack
         self._images = image_client
         self._check_prompt = check_prompt
+        self._delivery = delivery  # keeps the paid bytes and uploads them (retried with the weekly pictures)
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -167,29 +162,12 @@ class PictureDesk:
             )
             cost_usd = cost.usd if cost is not None else row.cost_usd
             data, kind, _source = await image_bytes(self._images, raw=raw, config=images, sleep=self._sleep)
-            result = await post_image(
-                self._slack,
-                channel=channel_id,
-                thread_ts=thread_ts,
-                data=data,
-                filename=f"lukas-drawing-{row_id}.{kind.extension}",
-                title="A drawing by Lukas" + (f": {subject}" if subject else ""),
-                alt_text=alt_text_for_request(subject),
-                caption=request_caption(subject=subject, name=None),
-            )
-            if result.ok:
-                log.info("picture request %s: posted (file %s), cost $%.4f", key, result.file_id, cost_usd)
-                await self._change(
-                    row_id, status="succeeded", error=None, attempts=attempts, cost_usd=cost_usd,
-                    revised_prompt=raw.revised_prompt, slack_file_id=result.file_id,
-                    slack_permalink=result.permalink, channel_id=channel_id,
-                )  # fmt: skip
-            else:
-                log.error("picture request %s: could not post it to %s: %s", key, channel_id, result.reason)
-                await self._change(
-                    row_id, status="failed", error=f"upload failed: {result.reason}", attempts=attempts,
-                    cost_usd=cost_usd,
-                )  # fmt: skip
+            # Kept (in the database) before the upload: a failed upload leaves it for the retries, not lost.
+            row, kept = await self._delivery.keep(
+                row, data=data, kind=kind, images=images, attempts=attempts, cost_usd=cost_usd,
+                revised_prompt=raw.revised_prompt,
+            )  # fmt: skip
+            await self._delivery.deliver_request(row, data=data, extension=kind.extension, kept=kept, subject=subject)
         except ImageGenerationError as exc:  # the bytes of a paid picture could not be read
             log.error("picture request %s: failed: %s", key, exc)
             await self._change(row_id, status="failed", error=short(str(exc), 500))

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 JOB_ID = "lukas-weekly-image"
 CATCH_UP_JOB_ID = "lukas-weekly-image-catch-up"
+RETRY_JOB_ID = "lukas-picture-upload-retry"
+RETRY_EVERY = dt.timedelta(hours=1)  # kept pictures (weekly and on request) Slack did not take: tried again this often
 
 
 def _images(config: LiveConfig | LukasConfig | ImagesConfig) -> ImagesConfig:
@@ -40,9 +42,10 @@ def install(
     scheduler: AsyncIOScheduler, job: Any, config: LiveConfig, *, catch_up: bool = True, follow_changes: bool = True
 ) -> Job:
     """Add the cron job (coalesce=True, misfire_grace_time from images.schedule.grace_minutes) calling
-    `job.run_due`. With `catch_up`, also run `job.catch_up()` once right away (a missed slot within the grace,
-    kept uploads). With `follow_changes`, a config.yml edit of images.schedule or images.enabled reschedules it.
-    Works before or after `scheduler.start()`."""
+    `job.run_due`, and `job.retry_uploads` every RETRY_EVERY (also while images.enabled is false: the pictures
+    waiting are paid for, and pictures on request do not depend on it). With `catch_up`, also run `job.catch_up()`
+    once right away (a missed slot within the grace, kept uploads). With `follow_changes`, a config.yml edit of
+    images.schedule or images.enabled reschedules it. Works before or after `scheduler.start()`."""
     images = _images(config)
     scheduled = scheduler.add_job(
         job.run_due,
@@ -56,6 +59,16 @@ def install(
     )
     if not images.enabled:
         scheduled.pause()
+    scheduler.add_job(
+        job.retry_uploads,
+        trigger="interval",
+        seconds=RETRY_EVERY.total_seconds(),
+        id=RETRY_JOB_ID,
+        name="post kept pictures",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
     if catch_up:
         scheduler.add_job(
             job.catch_up,

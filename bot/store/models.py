@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -161,6 +162,20 @@ class GeneratedImage(Base):
     thread_ts: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class PictureFile(Base):
+    """The bytes of a paid picture that some channel (or the requester's thread) does not have yet. In the database,
+    not on a replica's disk, so every replica can post it and backups cover it; deleted once posted, or given up
+    after KEEP_UNPOSTED (bot.images.delivery)."""
+
+    __tablename__ = "picture_files"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("generated_images.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # PostgreSQL bytea, SQLite BLOB; ~1-3 MB a picture
+    mime: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class PictureQuota(Base):

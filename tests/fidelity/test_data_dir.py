@@ -1,5 +1,5 @@
-"""Files that survive Docker: pictures are kept under the data directory, never in the (read-only) config folder;
-and `lukas image --now` says what it is doing as it goes."""
+"""Files that survive Docker: pictures are kept in the database (with SQLite, a file under the data directory),
+never in the (read-only) config folder; and `lukas image --now` says what it is doing as it goes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from bot.settings import load_settings, resolve_data_dir
 from tests.helpers import clean_env
 from tests.images.conftest import CHANNEL, write_config
+from tests.images.test_cli import kept_files
 from tests.standins.openai_api import TINY_PNG, OpenAIStandIn
 from tests.standins.slack_api import SlackStandIn
 
@@ -92,7 +93,6 @@ async def test_image_job_with_a_read_only_config_folder_keeps_pictures_in_the_da
 
     assert "generated in 1 attempt(s); cost $0.042" in out and "uploading to 1 channel(s)…" in out, out
     assert "Read-only file system" not in err.decode() and "Permission denied" not in err.decode(), err.decode()
-    kept = sorted((data_dir / "images").glob("*"))
-    assert len(kept) == 1 and kept[0].read_bytes() == TINY_PNG
-    assert f"kept at:   {kept[0]}" in out
+    assert kept_files(data_dir / "lukas.db") == {1: TINY_PNG}  # in the database, here a SQLite file in the data dir
+    assert "kept in:   the database" in out
     assert sorted(p.name for p in config_dir.iterdir()) == before  # nothing written next to config.yml

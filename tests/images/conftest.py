@@ -20,7 +20,7 @@ from bot.images.job import WeeklyImageJob
 from bot.images.slots_logic import slot_key
 from bot.slack.client import build_web_client
 from bot.store.db import create_engine, session_factory
-from bot.store.models import Base, GeneratedImage
+from bot.store.models import Base, GeneratedImage, PictureFile
 from tests.helpers import POSTGRES_ENV, SHIPPED_CONFIG, create_postgres_database, drop_postgres_database
 from tests.standins.openai_api import OpenAIStandIn
 from tests.standins.slack_api import SlackStandIn
@@ -170,6 +170,12 @@ def completions(slack: SlackStandIn) -> list[dict[str, Any]]:
 
 def completed_channels(slack: SlackStandIn) -> list[str]:
     return [params.get("channel_id") for params in completions(slack)]
+
+
+async def kept_in_database(sessions: async_sessionmaker[AsyncSession]) -> dict[int, bytes]:
+    """The bytes of pictures waiting for Slack (picture_files), by generated_images id."""
+    async with sessions() as session:
+        return {f.image_id: bytes(f.data) for f in (await session.execute(select(PictureFile))).scalars()}
 
 
 def kept_files(tmp_path: Path) -> list[Path]:

@@ -83,6 +83,11 @@ def rows(database: Path) -> list[dict[str, Any]]:
         return [dict(row) for row in connection.execute("SELECT * FROM generated_images ORDER BY id")]
 
 
+def kept_files(database: Path) -> dict[int, bytes]:
+    with sqlite3.connect(database) as connection:
+        return dict(connection.execute("SELECT image_id, data FROM picture_files"))
+
+
 async def test_now_and_retry_uploads_against_the_standins(tmp_path: Path) -> None:
     database = tmp_path / "lukas.db"
     config = write_config(tmp_path)
@@ -112,14 +117,17 @@ async def test_now_and_retry_uploads_against_the_standins(tmp_path: Path) -> Non
         slack_api.channel_errors[CHANNEL] = "not_in_channel"
         code, out, err = await lukas("image", "--now", env=env)
         assert code == 1
-        assert "status:    failed" in out and "not_in_channel" in out and "kept at:" in out
+        assert "status:    failed" in out and "not_in_channel" in out
+        assert "kept in:   the database, until Slack has it" in out
         assert "could not post to" in err  # the admin-readable log line
         kept = rows(database)[1]
-        assert kept["upload_state"] == "pending" and Path(kept["local_path"]).read_bytes() == TINY_PNG
+        assert kept["upload_state"] == "pending" and kept["local_path"] is None
+        assert kept_files(database) == {kept["id"]: TINY_PNG}
 
         del slack_api.channel_errors[CHANNEL]
         code, out, err = await lukas("image", "--retry-uploads", env=env)
         assert code == 0, err
         assert "1 kept picture(s) posted" in out
         assert [r["status"] for r in rows(database)] == ["succeeded", "succeeded"]
+        assert kept_files(database) == {}
         assert len(image_api.image_requests) == 2

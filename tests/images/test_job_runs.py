@@ -234,6 +234,8 @@ async def test_scheduler_fires_the_slot_and_follows_config_changes(
         assert installed.misfire_grace_time == 360 * 60
         assert str(installed.trigger.timezone) == "Europe/Berlin"
         assert installed.next_run_time.weekday() == 0 and installed.next_run_time.hour == 10
+        retry = scheduler.get_job(schedule.RETRY_JOB_ID)  # kept pictures (weekly and on request), every hour
+        assert retry.func == job.retry_uploads and retry.trigger.interval == dt.timedelta(hours=1)
 
         clock.now = SLOT + dt.timedelta(seconds=2)  # pretend it is the slot, and let the scheduler fire now
         installed.modify(next_run_time=dt.datetime.now(dt.UTC))
@@ -254,6 +256,7 @@ async def test_scheduler_fires_the_slot_and_follows_config_changes(
         disabled = {"images": {"enabled": False, "schedule": moved_schedule}}
         live.apply(parse_config(yaml.safe_dump(config_dict(disabled)), env={}))
         assert scheduler.get_job(schedule.JOB_ID).next_run_time is None  # paused
+        assert scheduler.get_job(schedule.RETRY_JOB_ID).next_run_time is not None  # kept pictures are paid for
     finally:
         scheduler.shutdown(wait=False)
     assert len(image_api.image_requests) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.images import repo
 from bot.images.slots_logic import slot_key
 from tests.images.conftest import (
     CHANNEL,
@@ -20,6 +21,7 @@ from tests.images.conftest import (
     all_rows,
     completed_channels,
     kept_files,
+    kept_in_database,
 )
 from tests.standins.openai_api import TINY_PNG, OpenAIStandIn
 from tests.standins.slack_api import SlackStandIn
@@ -43,9 +45,8 @@ async def test_upload_failure_keeps_the_image_and_retry_posts_it(
     assert "not_in_channel" in row.error and "/invite @Lukas" in row.error
     assert "lukas image --retry-uploads" in row.error
     assert row.cost_usd == pytest.approx(0.042) and row.attempts == 1
-    [kept] = kept_files(tmp_path)
-    assert kept.read_bytes() == TINY_PNG
-    assert row.local_path == str(kept.resolve())
+    assert await kept_in_database(sessions) == {row.id: TINY_PNG}
+    assert row.local_path is None and kept_files(tmp_path) == []  # in the database, not on this replica's disk
     assert alerts.kinds() == ["image_upload"]
 
     del slack_api.channel_errors[CHANNEL]  # an admin invites Lukas
@@ -54,7 +55,8 @@ async def test_upload_failure_keeps_the_image_and_retry_posts_it(
     assert stored.status == "succeeded" and stored.upload_state == "done" and stored.error is None
     assert stored.slack_file_id and stored.channel_id == CHANNEL
     assert list(slack_api.uploads.values())[-1] == TINY_PNG
-    assert kept_files(tmp_path) == []
+    assert await kept_in_database(sessions) == {}
+    assert alerts.kinds() == ["image_upload"]  # told once, not again at every retry
     assert len(image_api.image_requests) == 1  # never generated (or paid) twice
     assert await job.retry_uploads() == 0
 
@@ -112,12 +114,20 @@ async def test_concurrent_upload_retries_post_once(
     assert completed_channels(slack_api) == [CHANNEL, CHANNEL]
 
 
-async def test_a_lost_kept_file_is_reported(make_job: MakeJob, slack_api: SlackStandIn, sessions) -> None:
+async def test_a_picture_kept_nowhere_is_reported_lost(
+    make_job: MakeJob, slack_api: SlackStandIn, sessions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refuse(*_args: object, **_kwargs: object) -> None:
+        raise OSError("database refused")
+
+    monkeypatch.setattr(repo, "keep_file", refuse)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "images").write_text("a file where the folder should be")
     slack_api.channel_errors[CHANNEL] = "not_in_channel"
     job = await make_job()
     row = await job.run_slot(SLOT)
-    Path(row.local_path).unlink()
+    assert (row.upload_state, row.local_path) == ("lost", None)
+    assert "could not be kept and is lost" in row.error
     slack_api.channel_errors.clear()
     assert await job.retry_uploads() == 0
-    [stored] = await all_rows(sessions)
-    assert stored.upload_state == "lost" and "missing" in stored.error
+    assert completed_channels(slack_api) == [CHANNEL]  # only the refused first attempt
