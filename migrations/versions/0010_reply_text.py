@@ -1,7 +1,7 @@
 """the reply being posted, kept on its question until recorded
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-10
 
 `messages.reply_text` holds a reply while it is being posted (set with `posting`, cleared when the reply is
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
