@@ -88,7 +88,8 @@ def erase_older_pictures(session: Connection, *, before: dt.datetime) -> int:
 def remember_deletion(session: Connection, *, channel_id: str, ts: str) -> bool:
     """A message Lukas has not stored was deleted in Slack: erase the picture it asked for (if any) and leave a
     tombstone, so a late or redelivered copy is stored erased and never answered; old tombstones go. Does not
-    commit. Returns whether a picture's idea was erased."""
+    commit. Returns whether a picture's idea was erased. (PostgreSQL: a copy whose accept is committing in the very
+    same milliseconds is missed by both sides and answered, as if the deletion had come just after it.)"""
     now = utcnow()
     erased = session.execute(_ERASE_REQUEST, {"key": request_key(channel_id=channel_id, ts=ts), "now": now}).rowcount
     dialect = session.dialect.name

@@ -107,6 +107,19 @@ async def test_deleting_the_asking_message_erases_the_idea(tmp_path: Path, datab
         assert h.slack.posted_texts() == [] and h.llm.chat_requests == []  # a deletion is never answered
 
 
+async def test_a_request_deleted_while_it_is_drawn_keeps_no_revised_prompt(tmp_path: Path, database_url: str) -> None:
+    async with running_lukas(tmp_path, database_url, overrides=PICTURES) as h:
+        h.llm.image_latency = 1.0
+        event = mention_event(text=f"draw {IDEA}", channel=CHANNEL)
+        await h.send(event)
+        await h.wait_until(lambda: len(h.llm.image_requests) == 1)  # the image API is drawing it now
+        await h.send(deleted(channel=CHANNEL, ts=event["ts"]))
+        await h.wait_until(lambda: len(h.slack.calls_to("files.completeUploadExternal")) == 1)
+        await h.lukas.pictures.drain(10)
+        (row,) = await h.rows(GeneratedImage)
+        assert _erased_and_kept(row) and not _holds_words(row)  # the API's revised prompt was not written back
+
+
 async def test_a_request_deleted_before_it_arrives_is_never_drawn(tmp_path: Path, database_url: str) -> None:
     async with running_lukas(tmp_path, database_url, overrides=PICTURES) as h:
         event = mention_event(text=f"draw {IDEA}", channel=CHANNEL)
