@@ -6,12 +6,11 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import re
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bot.admin.commands_logic import DEFAULT_DAYS, MAX_DAYS
+from bot.admin.commands_logic import DEFAULT_DAYS, MAX_DAYS, identified
 from bot.errors import ConfigError, DatabaseUnavailableError
 
 STALE_AFTER = dt.timedelta(minutes=5)
@@ -55,7 +54,7 @@ def register(commands: Any) -> None:
 
 
 def _user_id(text: str) -> str:
-    if not re.fullmatch(r"[UW][A-Z0-9]{2,}", text):
+    if identified(text) is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a Slack user ID (they look like 'U012AB3CD')")
     return text
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 HELP = "help"
@@ -20,6 +21,8 @@ DEFAULT_DAYS = 7
 MAX_DAYS = 366
 
 DENIED = "Sorry, only my keepers can use that one 🐻 (`/lukas help` is open to everyone, though!)"
+UNIDENTIFIED = "Hmm, I couldn't tell who asked, so I didn't do anything 🐻 Please try again in a moment!"
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")  # what Slack's user ids look like ('U012AB3CD', 'W0ENTERPRISE')
 
 
 @dataclass(frozen=True)
@@ -102,5 +105,13 @@ def parse_command(text: str | None) -> Command | ParseError:
     )
 
 
+def identified(user_id: object) -> str | None:
+    """The asker's Slack user id, or None when the command carries none that looks like one. Every command needs
+    it (forget erases *this* person's words, admin commands check it): without it nothing runs (fail closed)."""
+    return user_id if isinstance(user_id, str) and SLACK_USER_ID.fullmatch(user_id) else None
+
+
 def may_run(*, command: Command, user_id: str | None, admins: list[str]) -> bool:
-    return command.name in OPEN_TO_EVERYONE or (user_id is not None and user_id in admins)
+    """Only an identified person runs anything; admin commands need one listed in config.yml's admins."""
+    who = identified(user_id)
+    return who is not None and (command.name in OPEN_TO_EVERYONE or who in admins)

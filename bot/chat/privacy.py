@@ -1,6 +1,6 @@
-"""Erasing what Lukas stored: a person's own messages (`/lukas forget`, `lukas forget --user`) and everything past
-`retention.days` (a daily job). Work goes in short batches, each its own transaction, with a yield to the event
-loop between them, so answers keep flowing while a large table is erased."""
+"""Erasing what Lukas stored: a person's own messages and the ideas of the pictures they asked for (`/lukas forget`,
+`lukas forget --user`) and everything past `retention.days` (a daily job). Work goes in short batches, each its own
+transaction, with a yield to the event loop between them, so answers keep flowing while a large table is erased."""
 
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ async def count_for_user(run_db: RunDb, *, user_id: str) -> int:
 
 
 async def forget_user(run_db: RunDb, *, user_id: str, batch_size: int = 1000) -> int:
-    """Erase the text of every message this person wrote; returns how many were erased."""
-    erased, after = 0, 0
+    """Erase the text of every message this person wrote, picture requests included; returns how many."""
+    erased = int(await run_db(lambda s: privacy_repo.erase_user_pictures(s, user_id)))
+    after = 0
     while True:
         done, after = await run_db(
             partial(privacy_repo.erase_user_batch, user_id=user_id, after_id=after, batch_size=batch_size)
@@ -56,6 +57,7 @@ async def erase_expired(
 ) -> int:
     """Erase the text of every message older than `days`; returns how many were erased."""
     before = (now or utcnow()) - dt.timedelta(days=days)
+    pictures = int(await run_db(lambda s: privacy_repo.erase_older_pictures(s, before=before)))
     erased, after, batches = 0, 0, 0
     while True:
         done, after = await run_db(
@@ -66,8 +68,15 @@ async def erase_expired(
         if not after:
             break
         await asyncio.sleep(pause_seconds)
-    log.info("retention: erased the text of %d message(s) older than %d days (%d batch(es))", erased, days, batches)
-    return erased
+    log.info(
+        "retention: erased the text of %d message(s) and the ideas of %d picture request(s) older than %d days "
+        "(%d batch(es))",
+        erased,
+        pictures,
+        days,
+        batches,
+    )
+    return erased + pictures
 
 
 def forget_text(*, stored: int, erased: int | None) -> str:

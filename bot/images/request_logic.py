@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 
 from bot.config.images_schema import ImagesConfig
 from bot.images.slots_logic import local_day
@@ -52,3 +53,13 @@ def quota_month(*, now: dt.datetime, timezone: str) -> str:
 def alt_text_for_request(subject: str) -> str:
     text = "Illustration of Lukas, the team's stuffed teddy bear mascot"
     return (f"{text}, {subject}" if subject else text)[:1000]
+
+
+IDEA_SHOWN = "[the picture idea]"
+
+
+def without_idea(text: str, *, subject: str) -> str:
+    """`text` (an error or check reason, which an image API may build from the prompt) with the person's idea cut
+    out: logs and the error column never hold what someone asked to be drawn."""
+    subject = subject.strip()
+    return re.sub(re.escape(subject), IDEA_SHOWN, text, flags=re.IGNORECASE) if subject else text

@@ -5,6 +5,10 @@ image_prompt contracts, retry.images, the price table and monthly budget, one Ge
 slot_key is the request key, so a redelivered event never buys twice). Claiming happens before the ack (one
 transaction: request key, daily quota, budget; see request_repo); the picture is made after it and uploaded into
 the thread with a short caption. Every failure ends as an in-character line in the thread and a recorded row.
+
+The idea is the person's words: logs carry the request key and the idea's length, never the idea, and errors have
+it cut out. It is erased from the row with the person's messages (bot.store.privacy_repo); a request deleted in
+Slack before it is drawn is dropped without a word.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from bot.images import repo
 from bot.images.cost_logic import image_cost, missing_price_reason, price_for
 from bot.images.delivery import ImageDelivery
 from bot.images.generation import ImageAPI, Sleep, image_bytes, request_image
-from bot.images.request_logic import quota_day, quota_month, request_key, request_prompt
-from bot.images.request_repo import CLAIMED, DUPLICATE, claim_request
+from bot.images.request_logic import quota_day, quota_month, request_key, request_prompt, without_idea
+from bot.images.request_repo import CLAIMED, DELETED, DELETED_REASON, DUPLICATE, claim_request, unless_erased
 from bot.images.retry_logic import short
 from bot.images.slots_logic import month_window
 from bot.llm.fallbacks import pick_line
@@ -75,6 +79,7 @@ class PictureDesk:
             channel_id=channel_id,
             thread_ts=thread_ts,
             idea=idea,
+            message=(channel_id, ts),
         )
 
     async def draw_command(self, *, user_id: str, channel_id: str, trigger: str, idea: str) -> str:
@@ -84,7 +89,16 @@ class PictureDesk:
             thread_ts=None, idea=idea,
         )  # fmt: skip
 
-    async def _take(self, *, key: str, user_id: str, channel_id: str, thread_ts: str | None, idea: str) -> str:
+    async def _take(
+        self,
+        *,
+        key: str,
+        user_id: str,
+        channel_id: str,
+        thread_ts: str | None,
+        idea: str,
+        message: tuple[str, str] | None = None,
+    ) -> str:
         config = self._config.current
         images, pictures = config.images, config.pictures
         subject = picture_subject(idea)
@@ -114,6 +128,7 @@ class PictureDesk:
             price_usd=price,
             budget_usd=images.monthly_budget_usd,
             now=now,
+            message=message,
             thread_ts=thread_ts,
             channel_id=channel_id,
             **common,
@@ -121,11 +136,14 @@ class PictureDesk:
         if claim.outcome == DUPLICATE:
             log.info("picture request %s: already taken (a redelivery); nothing bought", key)
             return DUPLICATE
+        if claim.outcome == DELETED:
+            log.info("picture request %s: not drawn: %s", key, claim.reason)
+            return DELETED
         if claim.outcome != CLAIMED:
             log.warning("picture request %s from %s: skipped: %s", key, user_id, claim.reason)
             self._spawn(self._say(channel_id, thread_ts, pictures.resting_lines), name=f"picture-{key}")
             return claim.outcome
-        log.info("picture request %s from %s: claimed (%r)", key, user_id, subject or "anything")
+        log.info("picture request %s from %s: claimed (an idea of %d characters)", key, user_id, len(subject))
         assert claim.row_id is not None
         self._spawn(
             self._produce(claim.row_id, key=key, channel_id=channel_id, thread_ts=thread_ts, subject=subject),
@@ -140,10 +158,15 @@ class PictureDesk:
         try:
             row = await repo.by_id(self._sessions, row_id)
             assert row is not None
+            if row.erased_at is not None:  # the asking message was deleted in Slack after the claim
+                log.info("picture request %s: not drawn: %s", key, DELETED_REASON)
+                await self._change(row_id, status="skipped", error=DELETED_REASON, cost_usd=0.0)
+                return
             check = await self._check_prompt(row.prompt, config)
             if not check.ok:
-                log.warning("picture request %s: %s: %s", key, check.status, check.reason)
-                await self._change(row_id, status=check.status, error=check.reason, cost_usd=0.0)
+                reason = without_idea(check.reason, subject=subject)
+                log.warning("picture request %s: %s: %s", key, check.status, reason)
+                await self._change(row_id, status=check.status, error=reason, cost_usd=0.0)
                 await self._say(channel_id, thread_ts, config.pictures.refusal_lines)
                 return
             try:
@@ -153,8 +176,9 @@ class PictureDesk:
                     rng=self._rng,
                 )  # fmt: skip
             except ImageGenerationError as exc:
-                log.error("picture request %s: failed after %d attempt(s): %s", key, exc.attempts, exc)
-                await self._change(row_id, status="failed", error=str(exc), attempts=exc.attempts, cost_usd=0.0)
+                error = without_idea(str(exc), subject=subject)
+                log.error("picture request %s: failed after %d attempt(s): %s", key, exc.attempts, error)
+                await self._change(row_id, status="failed", error=error, attempts=exc.attempts, cost_usd=0.0)
                 await self._say(channel_id, thread_ts, config.fallbacks.lines)
                 return
             cost = image_cost(
@@ -165,12 +189,13 @@ class PictureDesk:
             # Kept (in the database) before the upload: a failed upload leaves it for the retries, not lost.
             row, kept = await self._delivery.keep(
                 row, data=data, kind=kind, images=images, attempts=attempts, cost_usd=cost_usd,
-                revised_prompt=raw.revised_prompt,
+                revised_prompt=unless_erased(raw.revised_prompt),
             )  # fmt: skip
             await self._delivery.deliver_request(row, data=data, extension=kind.extension, kept=kept, subject=subject)
         except ImageGenerationError as exc:  # the bytes of a paid picture could not be read
-            log.error("picture request %s: failed: %s", key, exc)
-            await self._change(row_id, status="failed", error=short(str(exc), 500))
+            error = short(without_idea(str(exc), subject=subject), 500)
+            log.error("picture request %s: failed: %s", key, error)
+            await self._change(row_id, status="failed", error=error)
             await self._say(channel_id, thread_ts, config.fallbacks.lines)
         except Exception as exc:
             log.exception("picture request %s: failed unexpectedly", key)

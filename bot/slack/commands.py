@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +27,11 @@ WORKING_ON_IMAGE = "On it! Painting a fresh picture of myself now 🎨 I'll tell
 def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
     @app.command("/lukas")
     async def on_lukas(ack: Any, command: dict[str, Any], respond: Any, client: Any) -> None:
-        user_id = command.get("user_id")
+        user_id = logic.identified(command.get("user_id"))
+        if user_id is None:  # fail closed: never guess who asked (forget would erase someone, admin checks pass)
+            log.warning("/lukas refused: the command carries no usable user_id (%r)", command.get("user_id"))
+            await ack(**render(logic.UNIDENTIFIED, into="text"), response_type="ephemeral")
+            return
         parsed = logic.parse_command(command.get("text"))
         if isinstance(parsed, logic.ParseError):
             await ack(**render(parsed.message, into="text"), response_type="ephemeral")
@@ -39,26 +45,19 @@ def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
             await ack(**render(logic.help_text(is_admin=user_id in admins), into="text"), response_type="ephemeral")
             return
         if parsed.name == logic.DRAW:
-            await _draw(ack, admin, command, parsed.idea or "")
+            await _draw(ack, admin, command, user_id=user_id, idea=parsed.idea or "")
             return
         log.info("/lukas %s by %s%s", parsed.name, "admin " if user_id in admins else "", user_id)
-        work: Callable[[], Awaitable[str]]
-        if parsed.name in (logic.FORGET, logic.FORGET_CONFIRM) and user_id:
-            confirmed, person = parsed.name == logic.FORGET_CONFIRM, user_id
-
-            async def work() -> str:
-                return await admin.forget(person, confirm=confirmed)
-        elif parsed.name == logic.STATUS:
-            work = admin.status
-        elif parsed.name == logic.USAGE:
-            days = parsed.days or logic.DEFAULT_DAYS
-
-            async def work() -> str:
-                return await admin.usage(days)
-        elif parsed.name == logic.RELOAD:
-            work = admin.reload
-        else:
-            work = admin.image_now
+        # One entry per command, no default: a command never falls through to another one.
+        jobs: dict[str, Callable[[], Awaitable[str]]] = {
+            logic.FORGET: functools.partial(admin.forget, user_id, confirm=False),
+            logic.FORGET_CONFIRM: functools.partial(admin.forget, user_id, confirm=True),
+            logic.STATUS: admin.status,
+            logic.USAGE: functools.partial(admin.usage, parsed.days or logic.DEFAULT_DAYS),
+            logic.RELOAD: admin.reload,
+            logic.IMAGE_NOW: admin.image_now,
+        }
+        work = jobs[parsed.name]
         if parsed.name == logic.IMAGE_NOW:
             await ack(**render(WORKING_ON_IMAGE, into="text"), response_type="ephemeral")
         else:
@@ -67,19 +66,19 @@ def register_commands(app: AsyncApp, admin: AdminCommands) -> None:
         admin.spawn(_answer(parsed.name, work, reply), name=f"/lukas {parsed.name}")
 
 
-async def _draw(ack: Any, admin: AdminCommands, command: dict[str, Any], idea: str) -> None:
+async def _draw(ack: Any, admin: AdminCommands, command: dict[str, Any], *, user_id: str, idea: str) -> None:
     """`/lukas draw <idea>`: claimed before the ack (quota, budget, request key), drawn after it."""
     from bot.chat.channels_logic import is_dm_channel, settings_for
 
     desk = getattr(admin, "pictures", None)
     config = admin.config.current
-    channel_id, user_id = command.get("channel_id") or "", command.get("user_id") or ""
+    channel_id = command.get("channel_id") or ""
     rule = settings_for(config=config, channel_id=channel_id, is_dm=is_dm_channel(channel_id))
     if desk is None or not rule.enabled or not rule.pictures:
         log.info("/lukas draw by %s in %s: pictures are off there (pictures: / channels:)", user_id, channel_id)
         await ack(text=NOT_DRAWING_HERE, response_type="ephemeral")
         return
-    trigger = command.get("trigger_id") or f"{user_id}:{idea}"
+    trigger = command.get("trigger_id") or f"{user_id}:{uuid.uuid4().hex}"  # the key must not hold the idea
     try:
         outcome = await desk.draw_command(user_id=user_id, channel_id=channel_id, trigger=trigger, idea=idea)
     except Exception:

@@ -6,6 +6,10 @@ conversations, one INSERT of the messages, the limits' windows (bot.store.guard_
 one update; or Redis), one COMMIT. Unique keys still decide everything: `ON CONFLICT DO NOTHING` skips a row another
 replica (or the same batch) stored first, and a row that was not inserted is a duplicate, exactly as the single-row
 IntegrityError was. Only stored messages are judged, so a redelivery never counts twice.
+
+A message deleted in Slack before it arrived (a tombstone, bot.store.privacy_repo) is stored erased and done, in
+the same INSERT: each row's text, state and erased_at are CASE WHEN EXISTS (its tombstone), so the common case
+costs no extra statement.
 """
 
 from __future__ import annotations
@@ -14,15 +18,29 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Float, bindparam, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    Text,
+    bindparam,
+    case,
+    exists,
+    null,
+    select,
+    tuple_,
+    update,
+)
 
 from bot.chat.events_logic import IncomingMessage
 from bot.chat.limits_logic import ANSWER, Limit, Rules
 from bot.store.db import upsert_insert
-from bot.store.leases import WORKING, db_now
-from bot.store.models import Conversation, Message, utcnow
+from bot.store.leases import DONE, WORKING, db_now
+from bot.store.models import Conversation, Message, MessageTombstone, utcnow
 
 NOT_IN_THREAD = "not a thread Lukas is in"
+DELETED_BEFORE = "deleted in Slack before it arrived"
 
 
 @dataclass(frozen=True)
@@ -35,7 +53,7 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Rejected:
-    reason: str  # "duplicate" | NOT_IN_THREAD
+    reason: str  # "duplicate" | NOT_IN_THREAD | DELETED_BEFORE
 
 
 @dataclass(frozen=True)
@@ -69,11 +87,24 @@ def _inserts(dialect: str) -> tuple[Any, Any]:
             .on_conflict_do_nothing()
             .returning(Conversation.id, Conversation.team_id, Conversation.channel_id, Conversation.thread_ts)
         )
+        deleted = exists().where(
+            MessageTombstone.channel_id == bindparam("b_channel"), MessageTombstone.slack_ts == bindparam("b_ts")
+        )
+
+        def unless_deleted(value: Any, erased: Any) -> Any:
+            return case((deleted, erased), else_=value)
+
         messages = (
             insert(Message)
-            .values(lease_until=db_now(dialect) + bindparam("lease_ttl", type_=Float))
+            .values(
+                content=unless_deleted(bindparam("b_content", type_=Text), ""),
+                token_count=unless_deleted(bindparam("b_tokens", type_=Integer), 0),
+                reply_state=unless_deleted(WORKING, DONE),
+                lease_until=unless_deleted(db_now(dialect) + bindparam("lease_ttl", type_=Float), null()),
+                erased_at=unless_deleted(null(), bindparam("b_now", type_=DateTime(timezone=True))),
+            )
             .on_conflict_do_nothing()
-            .returning(Message.id, Message.channel_id, Message.slack_ts, Message.event_id)
+            .returning(Message.id, Message.channel_id, Message.slack_ts, Message.event_id, Message.erased_at)
         )
         built = _STATEMENTS[dialect] = (conversations, messages)
     return built
@@ -150,12 +181,14 @@ def accept_messages(
             "conversation_id": known[_key(batch[i].incoming)],
             "channel_id": batch[i].incoming.channel_id,
             "slack_ts": batch[i].incoming.ts,
+            "b_channel": batch[i].incoming.channel_id,
+            "b_ts": batch[i].incoming.ts,
             "event_id": batch[i].incoming.event_id,
             "user_id": batch[i].incoming.user_id,
             "sender": "user",
-            "content": batch[i].incoming.text,
-            "token_count": batch[i].token_count,
-            "reply_state": WORKING,
+            "b_content": batch[i].incoming.text,
+            "b_tokens": batch[i].token_count,
+            "b_now": now,
             "reply_claimed_at": now,
             "flagged": False,
             "created_at": now,
@@ -168,7 +201,8 @@ def accept_messages(
         incoming = batch[i].incoming
         row = by_slot.pop((incoming.channel_id, incoming.ts), None)
         if row is not None and row.event_id == incoming.event_id:
-            results[i] = Accepted(message_id=row.id, conversation_id=known[_key(incoming)])
+            accepted = Accepted(message_id=row.id, conversation_id=known[_key(incoming)])
+            results[i] = accepted if row.erased_at is None else Rejected(DELETED_BEFORE)
         else:  # same event_id or same channel+ts stored before (the app_mention/message pair, a redelivery)
             if row is not None:  # a twin earlier in this batch owns the row: put it back for that one
                 by_slot[(incoming.channel_id, incoming.ts)] = row

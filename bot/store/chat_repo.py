@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 
 from bot.chat.history_logic import StoredMessage
 from bot.chat.limits_logic import ANSWER
+from bot.store import privacy_repo
 from bot.store.leases import DONE, FAILED, FENCED, POSTING, WORKING, Lease, fence_params
 from bot.store.models import Conversation, ConversationSummary, LLMCall, Message, utcnow
 
@@ -66,7 +67,7 @@ class ClaimedMessage:
 
 @dataclass(frozen=True)
 class Change:
-    """What applying an edit or deletion did: "updated", "erased", "unchanged" or "not stored"."""
+    """What applying an edit or deletion did: "updated", "erased", "unchanged", "not stored" or "remembered"."""
 
     outcome: str
     sender: str | None = None
@@ -248,10 +249,13 @@ def apply_edit(session: Connection, *, channel_id: str, ts: str, text: str, toke
 
 
 def erase_message(session: Connection, *, channel_id: str, ts: str) -> Change:
-    """A message was deleted in Slack: erase its text, keep the row for the ledger. Commits."""
+    """A message was deleted in Slack: erase its text, keep the row for the ledger. Commits. One not stored (yet)
+    leaves a tombstone, and the idea of a picture it asked for is erased ("erased" then, else "remembered")."""
     row = session.execute(_SELECT_BY_TS, {"channel_id": channel_id, "ts": ts}).first()
     if row is None:
-        return Change("not stored")
+        picture = privacy_repo.remember_deletion(session, channel_id=channel_id, ts=ts)
+        session.commit()
+        return Change("erased" if picture else "remembered")
     if row.erased_at is not None:
         return Change("unchanged", row.sender)
     session.execute(_UPDATE_MESSAGE, {"b_message_id": row.id, "content": "", "token_count": 0, "erased_at": utcnow()})

@@ -135,7 +135,7 @@ class ConversationSummary(Base):
 
 
 class GeneratedImage(Base):
-    """One weekly-image attempt. `slot_key` is unique: claiming it is what stops double posting."""
+    """One picture attempt (weekly, or drawn on request). `slot_key` is unique: claiming it stops double posting."""
 
     __tablename__ = "generated_images"
 
@@ -162,6 +162,20 @@ class GeneratedImage(Base):
     thread_ts: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # A request's prompt holds the person's idea: set when it is erased (forgotten, past retention, or the asking
+    # message deleted in Slack); prompt is '' and revised_prompt NULL, the row stays for the ledger.
+    erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class MessageTombstone(Base):
+    """A message deleted in Slack before Lukas stored it (a deletion can overtake a redelivered message): when the
+    message arrives later it is stored erased and not answered. No text; pruned after a day."""
+
+    __tablename__ = "message_tombstones"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slack_ts: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class PictureFile(Base):

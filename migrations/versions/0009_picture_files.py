@@ -1,7 +1,7 @@
 """picture_files: the bytes of paid pictures not yet posted, shared by every replica
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-10
 
 Until now a picture whose upload failed was kept on the disk of the replica that made it, so another replica
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
