@@ -82,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(path)
     require_installed(config, path=str(path))  # a missing provider SDK stops here, before anything touches Slack
     live = LiveConfig(config, path=path)
-    from bot.runtime import serve  # heavy (any-llm, Bolt): only once the admin's settings are known to be good
+    from bot.startup import serve  # heavy (any-llm, Bolt): only once the admin's settings are known to be good
 
     asyncio.run(serve(settings, live, upgrade=not args.no_upgrade))
     return 0
