@@ -281,7 +281,7 @@ class Lukas:
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            self.connecting.stage("opening the Socket Mode connection (apps.connections.open)")
+            self.connecting.stage("apps.connections.open", "opening the Socket Mode connection")
             self._socket_handler = AsyncSocketModeHandler(
                 self.bolt, self.settings.app_token, logger=cast(logging.Logger, SocketModeLog(self.connecting))
             )

@@ -28,7 +28,7 @@ async def verify_token(client: AsyncWebClient, *, within: float, connecting: Sla
     `connecting` (/healthz's reason; one log line a minute)."""
     deadline = time.monotonic() + within
     wait = 0.5
-    connecting.stage("checking the bot token (auth.test)")
+    connecting.stage("auth.test", "checking the bot token")
     while True:
         try:
             return await client.auth_test()
@@ -39,7 +39,7 @@ async def verify_token(client: AsyncWebClient, *, within: float, connecting: Sla
                     f"Slack refused SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token (xoxb-...) from your "
                     "app's OAuth & Permissions page again, or reinstall the app; see docs/quickstart.md"
                 ) from None
-            reason: BaseException | str = f"auth.test: {error}"
+            reason: BaseException | str = error
         except Exception as exc:  # connection trouble, timeouts: transient
             reason = exc
         connecting.failed(reason)

@@ -25,27 +25,32 @@ class SlackConnecting:
     def __init__(self, *, url: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
         self.pending = True
+        self.step = "starting"
         self.reason = "starting"
         self._clock = clock
         self._last_report: float | None = None
 
-    def stage(self, reason: str) -> None:
-        self.reason = reason
+    def stage(self, step: str, doing: str) -> None:
+        """The call being made (`step`, e.g. auth.test) and what it is for."""
+        self.step, self.reason = step, doing
 
     def done(self) -> None:
+        if self.pending and self._last_report is not None:
+            log.info("Slack reached at %s", self.url)
         self.pending = False
 
     def failed(self, error: BaseException | str) -> None:
         """A try that did not get through: remembered for /healthz, logged at most once a minute."""
         problem = connection_problem(error) if isinstance(error, BaseException) else None
         if problem is not None:
-            self.reason = unreachable_line(url=self.url, problem=problem)
+            line = unreachable_line(url=self.url, problem=problem)
         else:
-            self.reason = f"Slack at {self.url} did not answer as expected ({error}); retrying"
+            line = f"Slack at {self.url} did not answer as expected ({error}); retrying"
+        self.reason = f"{self.step}: {line}"
         now = self._clock()
         if report_due(last=self._last_report, now=now):
             self._last_report = now
-            log.warning("%s", self.reason)
+            log.warning("%s", line)
 
     def verdict(self) -> tuple[bool, str]:
         return (False, f"connecting to Slack: {self.reason}") if self.pending else (True, "connected")
