@@ -275,6 +275,7 @@ class Lukas:
         self.images.start()
         self.channel_check.start()
         self._install_retention()
+        self.watcher.prime()  # the file as started with: an edit made before the task first runs is still seen
         self._background.append(asyncio.create_task(self.watcher.run(), name="config-watcher"))
         self._background.append(asyncio.create_task(self.metrics.run(), name="metrics-snapshots"))
         self._background.append(asyncio.create_task(heap.trim_periodically(), name="heap-trim"))
