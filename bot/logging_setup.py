@@ -97,5 +97,6 @@ def configure_logging(*, level: str = "INFO", json_lines: bool = False, stream: 
         "httpcore",
         "apscheduler",
         "openai._base_client",
+        "slack_sdk.web.async_base_client",  # a line per retried call; bot.slack.connecting sums them up
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
@@ -26,14 +26,12 @@ from bot.chat import privacy
 from bot.chat.guards import ChatGuards
 from bot.chat.service import ChatService
 from bot.config.live import LiveConfig
-from bot.config.schema import LukasConfig
 from bot.contracts.live import ContractsHolder
 from bot.errors import DatabaseUnavailableError, StartupError
 from bot.images.requests import PictureDesk
 from bot.llm.chain_logic import counting_model
 from bot.llm.gateway import ChatGateway
 from bot.llm.provider_probe import require_installed
-from bot.logging_setup import configure_logging
 from bot.observability.metrics import LukasMetrics
 from bot.scheduling import DISABLED, ImageScheduler
 from bot.settings import Settings
@@ -41,14 +39,14 @@ from bot.shared.state import shared_state
 from bot.slack.alerts import AdminAlerter
 from bot.slack.auth import seed_bolt_authorization, verify_token
 from bot.slack.channel_check import ChannelMembershipCheck
-from bot.slack.client import build_web_client
+from bot.slack.client import DEFAULT_API_URL, build_web_client
+from bot.slack.connecting import SlackConnecting, SocketModeLog, readiness_gate
 from bot.slack.home_tab import HomeTab
 from bot.slack.platform import SlackPlatform
 from bot.slack.replies import UserNames
 from bot.slack.server import build_health_app, build_web_app, start_http
 from bot.slack.socket_health import SocketHealth, socket_client_probe
 from bot.slack.threads import ThreadReader
-from bot.store import migrate
 from bot.store.db import create_engine, ping, session_factory
 from bot.store.units import UnitRunner
 from bot.tokens.counting import encoding_for
@@ -196,6 +194,8 @@ class Lukas:
         self._http: web.AppRunner | None = None
         self._socket_handler: Any = None
         self.socket_health: SocketHealth | None = SocketHealth() if settings.socket_mode else None
+        self.connecting = SlackConnecting(url=settings.slack_api_url or DEFAULT_API_URL)
+        self._intake: Callable[[Any], Awaitable[bool]] | None = None  # the direct intake, once auth.test answered
         self._background: list[asyncio.Task[None]] = []
 
     def _build_bolt(self) -> AsyncApp:
@@ -213,8 +213,8 @@ class Lukas:
         return app
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
-        """/healthz: unhealthy (503) when the database is unreachable, or (Socket Mode) the socket to Slack has
-        been down longer than 30 s; the scheduler state is reported."""
+        """/healthz: unhealthy (503) while Slack is not reached yet at start, when the database is unreachable, or
+        (Socket Mode) the socket to Slack has been down longer than 30 s; the scheduler state is reported."""
         next_run = self.images.next_run()
         details: dict[str, Any] = {
             "version": bot.__version__,
@@ -227,6 +227,10 @@ class Lukas:
             await asyncio.wait_for(ping(self.services.engine), timeout=5)
         except (DatabaseUnavailableError, TimeoutError):
             details["database"] = "unreachable"
+            return False, details
+        reached, slack = self.connecting.verdict()
+        if not reached:
+            details["slack"] = slack
             return False, details
         if self.socket_health is not None:
             socket_ok, details["socket"] = self.socket_health.verdict()
@@ -241,16 +245,22 @@ class Lukas:
             log.warning("/metrics: could not count stuck questions (%s)", type(exc).__name__)
         return self.services.prometheus.render()
 
-    async def start(self, *, host: str = "0.0.0.0", port: int | None = None) -> int | None:
-        """Start serving; returns the HTTP port (in Socket Mode, the port of /healthz)."""
+    async def start(self, *, host: str = "0.0.0.0", port: int | None = None) -> int:
+        """Serve /healthz at once (503 until Slack is reached), then get to Slack; returns the HTTP port (in Socket
+        Mode, the port of /healthz). Cancelling it (a stop signal while Slack is unreachable) is safe: stop()."""
         await ping(self.services.engine)
         if self.services.slack.session is None:
             # One keep-alive connection pool for every Web API call, instead of a new session per call.
             self.services.slack.session = aiohttp.ClientSession()
+        bound = await self.serve_http(host=host, port=port)
         within = self.config.current.slack.auth_retry_seconds
-        checked = await verify_token(self.services.slack, within=within)
+        checked = await verify_token(self.services.slack, within=within, connecting=self.connecting)
         if checked is not None and seed_bolt_authorization(self.bolt, checked):
             self._auth = dict(getattr(checked, "data", None) or {})  # the bot's own ids, for the direct intake
+            if not self.settings.socket_mode:
+                from bot.slack.listeners import direct_intake
+
+                self._intake = direct_intake(self.services.chat, auth=self._auth)
         llm = self.config.current.llm
         # Load the tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack).
         await asyncio.to_thread(encoding_for, counting_model(self.config.current), llm.default_encoding)
@@ -264,31 +274,52 @@ class Lukas:
         self.images.start()
         self.channel_check.start()
         self._install_retention()
+        self.watcher.prime()  # the file as started with: an edit made before the task first runs is still seen
         self._background.append(asyncio.create_task(self.watcher.run(), name="config-watcher"))
         self._background.append(asyncio.create_task(self.metrics.run(), name="metrics-snapshots"))
         self._background.append(asyncio.create_task(heap.trim_periodically(), name="heap-trim"))
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            self._socket_handler = AsyncSocketModeHandler(self.bolt, self.settings.app_token)
-            await self._socket_handler.connect_async()
+            self.connecting.stage("apps.connections.open", "opening the Socket Mode connection")
+            self._socket_handler = AsyncSocketModeHandler(
+                self.bolt, self.settings.app_token, logger=cast(logging.Logger, SocketModeLog(self.connecting))
+            )
+            await self._socket_handler.connect_async()  # retries until Slack answers
+            self.watch_socket(socket_client_probe(self._socket_handler))
             log.info("Lukas is connected to Slack in Socket Mode")
-            return await self.start_socket_health(probe=socket_client_probe(self._socket_handler), host=host, port=port)
-        if not self.settings.signing_secret:  # `lukas run` stops earlier (Settings.require_slack)
-            raise StartupError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests; it is not set")
-        from bot.slack.listeners import direct_intake
+        else:
+            log.info("Lukas is listening on http://%s:%s/slack/events (health: /healthz)", host, bound)
+        self.connecting.done()
+        return bound
 
-        web_app = build_web_app(
-            self.bolt,
-            health=self.health,
-            signing_secret=self.settings.signing_secret,
-            metrics=self.metrics_text,
-            direct=None if self._auth is None else direct_intake(self.services.chat, auth=self._auth),
-        )
+    async def serve_http(self, *, host: str = "0.0.0.0", port: int | None = None) -> int:
+        """PORT, before Slack is reached: GET /healthz in both modes (503 until then); in HTTP mode also
+        /slack/events (503 until then, so Slack delivers again) and /metrics. Returns the bound port."""
+        if self.settings.socket_mode:
+            web_app = build_health_app(health=self.health)
+        elif not self.settings.signing_secret:  # `lukas run` stops earlier (Settings.require_slack)
+            raise StartupError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests; it is not set")
+        else:
+            web_app = build_web_app(
+                self.bolt,
+                health=self.health,
+                signing_secret=self.settings.signing_secret,
+                metrics=self.metrics_text,
+                direct=self._direct,
+            )
+            web_app.middlewares.append(readiness_gate(self.connecting))
         self._http = await start_http(web_app, host=host, port=self.settings.port if port is None else port)
-        bound = self._http.addresses[0][1] if self._http.addresses else self.settings.port
-        log.info("Lukas is listening on http://%s:%s/slack/events (health: /healthz)", host, bound)
-        return int(bound)
+        bound = int(self._http.addresses[0][1] if self._http.addresses else self.settings.port)
+        if self.settings.socket_mode:
+            log.info(
+                "health: http://%s:%s/healthz (503 until Slack is reached, or the socket is down > 30 s)", host, bound
+            )
+        return bound
+
+    async def _direct(self, payload: Any) -> bool:
+        """The direct intake once auth.test gave the bot's ids; until then (or without them) Bolt takes the event."""
+        return self._intake is not None and await self._intake(payload)
 
     def _install_retention(self) -> None:
         """The daily erase of message text older than retention.days (on the same APScheduler as the picture)."""
@@ -318,16 +349,10 @@ class Lukas:
             log.exception("retention: erasing old message text failed; it is tried again tomorrow")
             return 0
 
-    async def start_socket_health(self, *, probe: Any, host: str = "0.0.0.0", port: int | None = None) -> int:
-        """Socket Mode: watch the socket and serve GET /healthz (only) on PORT, so a HEALTHCHECK means something."""
+    def watch_socket(self, probe: Callable[[], Awaitable[bool]]) -> None:
+        """Socket Mode: follow the socket's state for /healthz (503 once it has been down longer than 30 s)."""
         assert self.socket_health is not None
         self._background.append(asyncio.create_task(self.socket_health.watch(probe), name="socket-health"))
-        self._http = await start_http(
-            build_health_app(health=self.health), host=host, port=self.settings.port if port is None else port
-        )
-        bound = self._http.addresses[0][1] if self._http.addresses else self.settings.port
-        log.info("health: http://%s:%s/healthz (503 while the socket is down for more than 30 s)", host, bound)
-        return int(bound)
 
     async def stop(self, *, drain_seconds: float | None = None) -> None:
         """Stop taking events, let answers in progress finish for the grace period, then hand the unfinished ones
@@ -364,33 +389,3 @@ class Lukas:
             await self.services.slack.session.close()
         await self.services.close()
         log.info("Lukas stopped")
-
-
-def _apply_logging(old: LukasConfig, new: LukasConfig) -> None:
-    """A reload that changes `logging:` (level, json) applies at once."""
-    if old.logging != new.logging:
-        configure_logging(level=new.logging.level, json_lines=new.logging.json_lines)
-        log.info("logging is now %s%s", new.logging.level, " (JSON lines)" if new.logging.json_lines else "")
-
-
-async def serve(settings: Settings, config: LiveConfig, *, upgrade: bool) -> None:
-    """`lukas run`: migrate, start, wait for SIGTERM/SIGINT, stop."""
-    heap.limit_arenas()  # before the database thread and the executor's threads exist
-    current = config.current
-    configure_logging(level=current.logging.level, json_lines=current.logging.json_lines)
-    if upgrade and current.database.upgrade_on_start:
-        await migrate.upgrade_on_start(
-            settings.database_url, log_level=current.logging.level, json_lines=current.logging.json_lines
-        )
-    config.on_change(_apply_logging)
-    lukas = Lukas(settings, config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await lukas.start()
-        await stop.wait()
-        log.info("shutting down (signal received)")
-    finally:
-        await lukas.stop()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import StartupError
+from bot.startup_logic import placeholder_problems
 
 QUICKSTART = "docs/quickstart.md"
 DEFAULT_DATA_DIR = "data"
@@ -70,6 +71,12 @@ class Settings:
             )
         if self.app_token and not self.app_token.startswith("xapp-"):
             raise StartupError(f"SLACK_APP_TOKEN should start with 'xapp-' (an app-level token); see {QUICKSTART}")
+
+    def refuse_placeholders(self) -> None:
+        """A secret still holding .env.example's value (`xoxb-your-bot-token`) would only fail later, at Slack."""
+        problems = placeholder_problems(self.env)
+        if problems:
+            raise StartupError("; ".join(problems))
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, port: int | None = None) -> Settings:

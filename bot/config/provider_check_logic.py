@@ -10,7 +10,7 @@ Nothing here touches the network: a key that is set but wrong is only found at t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bot.config.providers_schema import price_for
@@ -208,11 +208,22 @@ def key_state(
     return "empty" if any(name in env for name in names) else "unset"
 
 
-def blocks_start(finding: Finding) -> bool:
-    """Whether `lukas run` (and a live reload) must refuse: a provider that cannot even be built.
+def file_check(findings: list[Finding]) -> list[Finding]:
+    """`lukas config check` without --env checks the file: a key missing from this machine's environment is a
+    warning there (the pre-commit hook and CI have no keys); with --env, and at `lukas run`, it is an error."""
+    return [replace(f, level="warning") if f.kind == "api_key" and f.level == "error" else f for f in findings]
 
-    A missing key is not among them: it is an environment matter, alerted on at the first request, and the
-    rest of the chain (or the fallback lines) still answers."""
+
+def missing_keys(findings: list[Finding]) -> list[str]:
+    """What stops `lukas run` in the environment: chat models whose API key is not set."""
+    return [f.line() for f in findings if f.kind == "api_key" and f.level == "error"]
+
+
+def blocks_start(finding: Finding) -> bool:
+    """Whether `lukas run` (and a live reload) must refuse the file: a provider that cannot even be built.
+
+    A missing key is not among them: it is an environment matter (`missing_keys`: `lukas run` refuses it as
+    such; a reload cannot change the environment, so it is alerted on at the first request)."""
     return finding.kind in {"unknown_provider", "missing_package"}
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.config import provider_check_logic as logic
 from bot.config.provider_check_logic import Finding, ProviderFacts
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StartupError
 
 
 @cache
@@ -84,6 +84,13 @@ def require_installed(config: Any, *, path: str | None = None) -> None:
     problems = [f.line() for f in check_chain(config) if logic.blocks_start(f)]
     if problems:
         raise ConfigError(problems, path=path)
+
+
+def require_keys(config: Any) -> None:
+    """`lukas run` (and `lukas config check --env`): every chat model's API key is in the environment."""
+    problems = logic.missing_keys(check_chain(config))
+    if problems:
+        raise StartupError("missing API key(s): " + "; ".join(problems))
 
 
 def missing_extras(extras: list[str]) -> list[str]:

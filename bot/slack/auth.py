@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import StartupError
 from bot.slack.client import slack_error
+from bot.slack.connecting import SlackConnecting
 
 log = logging.getLogger(__name__)
 # Slack's answers that mean the token itself is wrong: retrying never helps.
@@ -21,11 +22,13 @@ TOKEN_ERRORS = frozenset(
 )
 
 
-async def verify_token(client: AsyncWebClient, *, within: float) -> Any | None:
+async def verify_token(client: AsyncWebClient, *, within: float, connecting: SlackConnecting) -> Any | None:
     """The auth.test answer, or None when Slack did not answer for `within` seconds (Lukas then serves anyway and
-    Bolt asks again on the first event). Raises StartupError for a token Slack refuses."""
+    Bolt asks again on the first event). Raises StartupError for a token Slack refuses. Failed tries go to
+    `connecting` (/healthz's reason; one log line a minute)."""
     deadline = time.monotonic() + within
     wait = 0.5
+    connecting.stage("auth.test", "checking the bot token")
     while True:
         try:
             return await client.auth_test()
@@ -36,17 +39,16 @@ async def verify_token(client: AsyncWebClient, *, within: float) -> Any | None:
                     f"Slack refused SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token (xoxb-...) from your "
                     "app's OAuth & Permissions page again, or reinstall the app; see docs/quickstart.md"
                 ) from None
-            reason = error
+            reason: BaseException | str = error
         except Exception as exc:  # connection trouble, timeouts: transient
-            reason = type(exc).__name__
+            reason = exc
+        connecting.failed(reason)
         if time.monotonic() + wait > deadline:
             log.warning(
-                "Slack's auth.test did not succeed (%s) within %.0fs; serving anyway (Bolt checks on the first event)",
-                reason,
+                "Slack's auth.test did not succeed within %.0fs; serving anyway (Bolt checks on the first event)",
                 within,
             )
             return None
-        log.warning("Slack's auth.test failed (%s); retrying in %.1fs", reason, wait)
         await asyncio.sleep(wait)
         wait = min(wait * 2, 5.0)
 

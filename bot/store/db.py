@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.errors import DatabaseUnavailableError
+from bot.startup_logic import unwritable_folder_message
 
 DEFAULT_URL = "sqlite+aiosqlite:///./data/lukas.db"
 _URL_EXAMPLES = "use sqlite:///./data/lukas.db or postgresql://user:password@host:5432/lukas"
@@ -60,16 +63,38 @@ def create_engine(url: str | None = None) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            try:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise DatabaseUnavailableError(
-                    f"cannot create the folder for the SQLite database {database}: {exc.strerror or exc}"
-                ) from None
+            _require_writable_folder(Path(database))
         engine = _create(resolved, connect_args={"timeout": 10})
+        event.listen(engine.sync_engine, "do_connect", _open_before_aiosqlite)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return _create(resolved, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=10)
+
+
+def _require_writable_folder(database: Path) -> None:
+    """SQLite (in WAL mode) writes next to its file: an unwritable folder is named with the fix, at once, instead
+    of sqlite's 'unable to open database file' at the first query."""
+    folder = database.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise DatabaseUnavailableError(
+                f"cannot create the folder for the SQLite database {database}: {exc.strerror or exc}"
+            ) from None
+    writable = os.access(folder, os.W_OK | os.X_OK) and (
+        not database.exists() or os.access(database, os.R_OK | os.W_OK)
+    )
+    if not writable:
+        uid = os.geteuid() if hasattr(os, "geteuid") else None
+        raise DatabaseUnavailableError(unwritable_folder_message(folder=str(folder), database=database.name, uid=uid))
+
+
+def _open_before_aiosqlite(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+    """Open the file with sqlite3 first, so a file that cannot be opened fails here. aiosqlite's own failed open
+    leaves its worker thread to report a stop to the event loop later; when Lukas exits on that very error, the
+    loop is closed first and the thread dies printing 'Event loop is closed' after the error line (issue 23)."""
+    sqlite3.connect(cargs[0], uri=bool(cparams.get("uri")), timeout=0).close()
 
 
 def _create(url: str, **options: object) -> AsyncEngine:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import load_settings, resolve_data_dir
-from tests.helpers import clean_env
+from tests.helpers import SHIPPED_CONFIG, clean_env, free_port
 from tests.images.conftest import CHANNEL, write_config
 from tests.images.test_cli import kept_files
 from tests.standins.openai_api import TINY_PNG, OpenAIStandIn
@@ -45,18 +45,43 @@ def _read_only_mounts_work() -> bool:
     return probe.returncode == 0
 
 
-def _command(config_dir: Path) -> list[str]:
-    """`lukas image --now` with the config folder really mounted read-only (as `:ro` in Docker), or, for a user
-    who is not root, the folder made read-only by its permissions."""
-    lukas = f"{shlex.quote(sys.executable)} -m bot image --now"
+def _command(folder: Path, *args: str) -> list[str]:
+    """`lukas ARGS` with `folder` really mounted read-only (as `:ro` in Docker), or, for a user who is not root,
+    the folder made read-only by its permissions."""
+    lukas = shlex.join([sys.executable, "-m", "bot", *args])
     if _read_only_mounts_work():
-        folder = shlex.quote(str(config_dir))
-        script = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && exec {lukas}"
+        quoted = shlex.quote(str(folder))
+        script = f"mount --bind {quoted} {quoted} && mount -o remount,bind,ro {quoted} && exec {lukas}"
         return ["unshare", "-m", "sh", "-c", script]
     if os.geteuid() == 0:
         pytest.skip("running as root without mount namespaces: cannot make a folder read-only")
-    config_dir.chmod(0o555)
+    folder.chmod(0o555)
     return shlex.split(lukas)
+
+
+def test_a_read_only_data_folder_names_the_uid_and_the_chown(tmp_path: Path) -> None:
+    """Issue 23: not sqlite's bare 'unable to open database file', but the folder, the uid and the fix; one line."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        OPENAI_API_KEY="sk-test",
+        LUKAS_CONFIG=str(SHIPPED_CONFIG),
+        DATABASE_URL=f"sqlite:///{data_dir / 'lukas.db'}",
+        PORT=str(free_port()),
+    )
+    result = subprocess.run(
+        _command(data_dir, "run"), env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    data_dir.chmod(0o755)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "Event loop is closed" not in result.stderr, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if not line.startswith("20")]  # log lines have a date
+    assert line.startswith(f"lukas: cannot write to the data folder {data_dir} (SQLite database lukas.db)")
+    assert f"Lukas runs as uid {os.geteuid()}" in line
+    assert "`chown -R 10001 <the host folder mounted at" in line and "DATABASE_URL" in line
+    assert not (data_dir / "lukas.db").exists()
 
 
 async def test_image_job_with_a_read_only_config_folder_keeps_pictures_in_the_data_dir(tmp_path: Path) -> None:
@@ -77,7 +102,10 @@ async def test_image_job_with_a_read_only_config_folder_keeps_pictures_in_the_da
             LUKAS_CONFIG=str(config),
         )
         process = await asyncio.create_subprocess_exec(
-            *_command(config_dir), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            *_command(config_dir, "image", "--now"),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         assert process.stdout is not None
         seen: list[str] = []

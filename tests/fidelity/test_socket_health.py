@@ -66,7 +66,9 @@ async def test_healthz_follows_the_socket(
             return socket_up
 
         caplog.set_level(logging.INFO, logger="bot")
-        port = await lukas.start_socket_health(probe=probe, host="127.0.0.1", port=0)
+        port = await lukas.serve_http(host="127.0.0.1", port=0)
+        lukas.watch_socket(probe)
+        lukas.connecting.done()  # what start() does once the first connect is made
         try:
             async with aiohttp.ClientSession() as http:
 

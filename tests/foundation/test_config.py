@@ -166,6 +166,32 @@ def test_config_check_on_the_shipped_file(tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
+def test_config_check_without_the_api_key_passes_with_a_warning_and_fails_with_env(tmp_path: Path) -> None:
+    """Issue 22: the pre-commit hook and a CI check of config.yml run where OPENAI_API_KEY is not set."""
+    result = run_lukas("config", "check", str(SHIPPED_CONFIG), env=clean_env(), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{SHIPPED_CONFIG}: OK" in result.stdout
+    assert "warning: llm (openai:" in result.stderr and "OPENAI_API_KEY is not set" in result.stderr
+    slack = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
+    checked = run_lukas("config", "check", "--env", str(SHIPPED_CONFIG), env=clean_env(**slack), cwd=tmp_path)
+    assert checked.returncode == 1
+    assert "OPENAI_API_KEY is not set" in checked.stderr and "warning:" not in checked.stderr
+    ready = run_lukas(
+        "config", "check", "--env", str(SHIPPED_CONFIG), env=clean_env(**slack, OPENAI_API_KEY="sk-test"), cwd=tmp_path
+    )
+    assert ready.returncode == 0, ready.stderr
+    example = run_lukas(
+        "config",
+        "check",
+        "--env",
+        str(SHIPPED_CONFIG),
+        env=clean_env(**slack, OPENAI_API_KEY="sk-your-openai-key"),
+        cwd=tmp_path,
+    )
+    assert example.returncode == 1
+    assert "OPENAI_API_KEY still holds an example value" in example.stderr
+
+
 def test_config_check_uses_lukas_config_by_default(tmp_path: Path) -> None:
     env = clean_env(LUKAS_CONFIG=str(SHIPPED_CONFIG), OPENAI_API_KEY="sk-test")
     result = run_lukas("config", "check", env=env, cwd=tmp_path)

@@ -61,6 +61,7 @@ async def test_http_mode_serves_slack_and_health_then_stops_cleanly(tmp_path: Pa
             SLACK_BOT_TOKEN="xoxb-test",
             SLACK_SIGNING_SECRET=SIGNING_SECRET,
             SLACK_API_URL=slack.api_url,
+            OPENAI_API_KEY="sk-test",
             DATABASE_URL=f"sqlite:///{database}",
             LUKAS_CONFIG=str(SHIPPED_CONFIG),
             PORT=str(port),
@@ -162,6 +163,7 @@ def test_run_with_an_unreachable_database_is_one_clear_line(tmp_path: Path, upgr
     env = clean_env(
         SLACK_BOT_TOKEN="xoxb-1",
         SLACK_SIGNING_SECRET="s",
+        OPENAI_API_KEY="sk-test",
         LUKAS_CONFIG=str(SHIPPED_CONFIG),
         DATABASE_URL=url,
         PORT=str(free_port()),

@@ -19,7 +19,7 @@ NOT_AT_REST = ("alembic", "mako", "limits", "deprecated")
 SCRIPT = textwrap.dedent(
     """
     import json, sys
-    import bot.runtime, bot.cli
+    import bot.runtime, bot.startup, bot.cli
     from bot.breaker import Breaker
     from bot.shared.state import shared_state
 
