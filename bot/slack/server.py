@@ -96,7 +96,7 @@ def build_web_app(
             return _rejected(request, length=len(body), reason=refused.reason, status=refused.status)
         if direct is not None and "json" in (request.content_type or ""):
             try:
-                payload = json.loads(body)
+                payload = json.loads(body.decode("utf-8"))  # as json_depth read it: UTF-8, no UTF-16 guess
             except ValueError:
                 return _rejected(request, length=len(body), reason="malformed body (not JSON)", status=400)
             try:
