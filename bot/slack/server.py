@@ -1,8 +1,10 @@
 """HTTP mode: Bolt's POST /slack/events plus GET /healthz, on aiohttp. Socket Mode: GET /healthz only.
 
-Intake is hardened before Bolt sees a request: oversized or deeply nested bodies are answered 400, and requests
-whose signature does not verify are answered 401; each is logged as one short line (method, length, reason),
-never with its body (Bolt's own "invalid signature" log line would carry the whole body).
+Intake is hardened before Bolt sees a request (bot/slack/intake_logic.py decides, in this order): oversized bodies
+are answered 400, requests whose signature headers or signature do not verify 401, and only then are signed bodies
+nested too deeply answered 400. Each is logged as one short line (method, length, reason), never with its body
+(Bolt's own "invalid signature" log line would carry the whole body). Slow senders are cut (build_web_app,
+start_http), so they hold neither a connection for long nor the shutdown.
 """
 
 from __future__ import annotations
