@@ -1,12 +1,15 @@
 """HTTP mode: Bolt's POST /slack/events plus GET /healthz, on aiohttp. Socket Mode: GET /healthz only.
 
-Intake is hardened before Bolt sees a request: oversized or deeply nested bodies are answered 400, and requests
-whose signature does not verify are answered 401; each is logged as one short line (method, length, reason),
-never with its body (Bolt's own "invalid signature" log line would carry the whole body).
+Intake is hardened before Bolt sees a request (bot/slack/intake_logic.py decides, in this order): oversized bodies
+are answered 400, requests whose signature headers or signature do not verify 401, and only then are signed bodies
+nested too deeply answered 400. Each is logged as one short line (method, length, reason), never with its body
+(Bolt's own "invalid signature" log line would carry the whole body). Slow senders are cut (build_web_app,
+start_http), so they hold neither a connection for long nor the shutdown.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -16,11 +19,14 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.signature import SignatureVerifier
 
-from bot.slack.intake_logic import MAX_BODY_BYTES, body_problem
+from bot.slack.intake_logic import MAX_BODY_BYTES, refusal
 
 log = logging.getLogger(__name__)
+
+BODY_SECONDS = 10.0  # a request body must arrive within this after its headers (see build_web_app)
+IDLE_SECONDS = 75.0  # a connection without a complete request for this long is closed (see start_http)
+LINGER_SECONDS = 1.0  # the unread rest of a refused body is read and dropped for at most this long (start_http)
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
@@ -53,30 +59,46 @@ def build_web_app(
     signing_secret: str,
     metrics: Callable[[], Awaitable[bytes]] | None = None,
     direct: Callable[[Any], Awaitable[bool]] | None = None,
+    body_seconds: float = BODY_SECONDS,
 ) -> web.Application:
     """Every request's signature is checked here, once: Bolt's own check is off (bot/runtime.py). `direct` takes
-    the message events without Bolt's dispatch (bot/slack/listeners.direct_intake); the rest goes to Bolt."""
-    verifier = SignatureVerifier(signing_secret)
+    the message events without Bolt's dispatch (bot/slack/listeners.direct_intake); the rest goes to Bolt.
+
+    A body still arriving `body_seconds` after its headers is cut: the connection is dropped without an answer
+    (Slack sends a body at once and stops waiting after 3 s). When the app shuts down, every body still arriving
+    is cut at once, so slow senders cannot hold the shutdown."""
+    arriving: set[asyncio.Timeout] = set()
+    stopping = False
 
     async def slack_events(request: web.Request) -> web.Response:
+        declared = request.content_length or 0
+        if declared > MAX_BODY_BYTES:
+            return _rejected(request, length=declared, reason=f"body over {MAX_BODY_BYTES} bytes", status=400)
         try:
-            body = await request.read()
+            async with asyncio.timeout(body_seconds) as deadline:
+                arriving.add(deadline)
+                try:
+                    body = await request.read()
+                finally:
+                    arriving.discard(deadline)
         except web.HTTPRequestEntityTooLarge:
-            length = request.content_length or 0
-            return _rejected(request, length=length, reason=f"body over {MAX_BODY_BYTES} bytes", status=400)
-        problem = body_problem(body=body, content_type=request.content_type or "")
-        if problem is not None:
-            return _rejected(request, length=len(body), reason=problem, status=400)
-        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-        signature = request.headers.get("X-Slack-Signature", "")
-        if not timestamp or not signature:
-            return _rejected(request, length=len(body), reason="no Slack signature headers", status=401)
-        if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
-            reason = "stale timestamp" if not _fresh(timestamp) else "bad signature"
-            return _rejected(request, length=len(body), reason=reason, status=401)
+            return _rejected(request, length=declared, reason=f"body over {MAX_BODY_BYTES} bytes", status=400)
+        except TimeoutError:
+            reason = "still arriving as Lukas stops" if stopping else f"not complete within {body_seconds:g} s"
+            return _cut(request, reason=f"body {reason}")
+        refused = refusal(
+            body=body,
+            content_type=request.headers.get("Content-Type", ""),
+            timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
+            signature=request.headers.get("X-Slack-Signature", ""),
+            secret=signing_secret,
+            now=time.time(),
+        )
+        if refused is not None:
+            return _rejected(request, length=len(body), reason=refused.reason, status=refused.status)
         if direct is not None and "json" in (request.content_type or ""):
             try:
-                payload = json.loads(body)
+                payload = json.loads(body.decode("utf-8"))  # as json_depth read it: UTF-8, no UTF-16 guess
             except ValueError:
                 return _rejected(request, length=len(body), reason="malformed body (not JSON)", status=400)
             try:
@@ -96,6 +118,14 @@ def build_web_app(
             return _rejected(request, length=len(body), reason=f"malformed body ({type(exc).__name__})", status=400)
         return await to_aiohttp_response(bolt_response)
 
+    async def cut_arriving_bodies(_app: web.Application) -> None:
+        nonlocal stopping
+        stopping = True
+        now = asyncio.get_running_loop().time()
+        for deadline in arriving:
+            if not deadline.expired():  # on_shutdown runs again in AppRunner.cleanup()
+                deadline.reschedule(now)
+
     async def prometheus(_request: web.Request) -> web.Response:
         assert metrics is not None
         body = await metrics()
@@ -103,20 +133,35 @@ def build_web_app(
 
     app = build_health_app(health=health)
     app.router.add_post("/slack/events", slack_events)
+    app.on_shutdown.append(cut_arriving_bodies)
     if metrics is not None:
         app.router.add_get("/metrics", prometheus)
     return app
 
 
-def _fresh(timestamp: str) -> bool:
-    try:
-        return abs(time.time() - int(timestamp)) <= 60 * 5
-    except ValueError:
-        return False
+def _cut(request: web.Request, *, reason: str) -> web.Response:
+    """Drop a connection whose body is still arriving; the response is never sent (the transport is gone)."""
+    log.warning("cut POST /slack/events (%d bytes declared): %s", request.content_length or 0, reason)
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=408)
 
 
-async def start_http(app: web.Application, *, port: int, host: str = "0.0.0.0") -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+async def start_http(
+    app: web.Application, *, port: int, host: str = "0.0.0.0", idle_seconds: float = IDLE_SECONDS
+) -> web.AppRunner:
+    """aiohttp has no deadline for a request's headers; its keep-alive timeout is the nearest thing: it also runs
+    from the moment a connection opens and closes it if no complete request has arrived by then. `idle_seconds`
+    (75 s, aiohttp's former default) still outlasts the usual 60 s idle timeout of proxies and load balancers.
+    aiohttp reads the rest of a body a handler refused unread (over 1 MiB) so the client sees its 400; 10 s of
+    that by default, which also held the shutdown: LINGER_SECONDS bounds both."""
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=idle_seconds,
+        lingering_time=LINGER_SECONDS,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
