@@ -22,8 +22,8 @@ MARKDOWN_TEXT_LIMIT = 12_000  # Slack's limit for markdown_text
 MRKDWN_FIELDS = frozenset({"text", "initial_comment"})  # arguments that take mrkdwn
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
-# Spans a cut must never fall inside: links, autolinks, bare URLs, inline code.
-_UNBREAKABLE = re.compile(r"!?\[[^\]\n]*\]\([^)\s]*\)|<https?://[^>\s]*>|https?://\S+|`[^`\n]+`")
+# Spans a cut must never fall inside: links, Slack tokens (`<@U…>`, a date's fallback), bare URLs, inline code.
+_UNBREAKABLE = re.compile(r"!?\[[^\]\n]*\]\([^)\s]*\)|<[^<>]*>|https?://\S+|`[^`\n]+`")
 _BARE_AMPERSAND = re.compile(r"&(?!(?:lt|gt|amp);)")  # `&lt;` from the sanitiser is already an escape
 _QUOTE_MARKERS = re.compile(r"^([ \t]*(?:&gt;[ \t]?)+)", re.MULTILINE)  # after escaping
 

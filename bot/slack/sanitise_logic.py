@@ -27,7 +27,7 @@ SOMEONE = "someone"
 _TOKEN = re.compile(r"<([^<>]*)>|<")
 _SPECIAL = re.compile(r"!(channel|here|everyone|group)(?:\|.*)?", re.IGNORECASE | re.DOTALL)
 _SUBTEAM = re.compile(r"!subteam\^[A-Za-z0-9]+(?:\|(.*))?", re.DOTALL)
-_DATE = re.compile(r"!date\^[0-9]{1,12}\^[^^|]*(?:\|[^^|]*)?")  # no third ^: no link
+_DATE = re.compile(r"!date\^[0-9]{1,12}\^[^^|]{0,80}(?:\|[^^|]{0,80})?")  # no third ^: no link
 _USER = re.compile(r"@([UW][A-Z0-9]+)(?:\|(.*))?", re.DOTALL)
 _CHANNEL = re.compile(r"#([CG][A-Z0-9]+)(?:\|.*)?", re.DOTALL)
 _URL = re.compile(r"(?:https?|mailto|ftp|tel|slack):\S*", re.IGNORECASE)
@@ -35,7 +35,7 @@ _REFERENCE = re.compile(r"&(?!(?:lt|gt|amp);)(?=#?[A-Za-z0-9]+;)")  # a characte
 _LITERAL = re.compile(r"(?<![^\W_])@(channel|here|everyone)(?![^\W_])", re.IGNORECASE)
 _LINK_JOINT = re.compile(r"\](?=[(:])")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*$", re.MULTILINE)
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+_BACKTICKS = re.compile(r"`+")
 _BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
 _TITLE_END = {'"': '"', "'": "'", "(": ")"}
 # The start of a mention or link whose end has not arrived yet (a streamed prefix): held back until it has.
@@ -83,9 +83,28 @@ def _code_ranges(text: str) -> list[tuple[int, int]]:
         ranges.append((fence[0], len(text)))
     position = 0
     for start, end in [*ranges, (len(text), len(text))]:
-        ranges += [(m.start(), m.end()) for m in _CODE_SPAN.finditer(text, position, start)]
+        ranges += _code_spans(text, position, start)
         position = end
     return sorted(ranges)
+
+
+def _code_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Code spans between `start` and `end`: a run of backticks up to the next run of the same length."""
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text, start, end)]
+    following: list[int | None] = [None] * len(runs)
+    last: dict[int, int] = {}
+    for index in range(len(runs) - 1, -1, -1):
+        length = runs[index][1] - runs[index][0]
+        following[index], last[length] = last.get(length), index
+    spans, index = [], 0
+    while index < len(runs):
+        closing = following[index]
+        if closing is None:
+            index += 1
+            continue
+        spans.append((runs[index][0], runs[closing][1]))
+        index = closing + 1
+    return spans
 
 
 def _closing_brackets(text: str, code: list[tuple[int, int]]) -> dict[int, int]:

@@ -34,6 +34,7 @@ FRAGMENTS = [
     *"<>!@#|^[]()&;_*~`\\:/ \n.",
     "```",
     "channel",
+    "!channel",
     "here",
     "everyone",
     "group",
@@ -54,7 +55,18 @@ FRAGMENTS = [
     "\u2060",
     "Hi team ",
 ]
-model_output = st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join)
+# Openers and closers nest into the shapes that peel: `<<!a>!channel>`, `[x [y]](<url>)`, `<[](@U…<!a>)>`.
+OPENERS = ["<", "<!", "<@", "<#", "<!subteam^", "<!date^1^{date}", "<https://evil|", "[", "![", "](", "](<", "_", "`"]
+CLOSERS = [">", "|", "^", "]", "](https://evil)", ")", ">)", "_", "`", "^https://evil|x>", " 'title')"]
+flat = st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join)
+model_output = st.recursive(
+    flat,
+    lambda inner: st.one_of(
+        st.tuples(st.sampled_from(OPENERS), inner, st.sampled_from(CLOSERS)).map("".join),
+        st.lists(inner, min_size=2, max_size=4).map("".join),
+    ),
+    max_leaves=12,
+)
 piece = st.lists(st.sampled_from(FRAGMENTS), max_size=8).map("".join)  # a streamed delta
 
 
