@@ -27,7 +27,8 @@ SOMEONE = "someone"
 _TOKEN = re.compile(r"<([^<>]*)>|<")
 _SPECIAL = re.compile(r"!(channel|here|everyone|group)(?:\|.*)?", re.IGNORECASE | re.DOTALL)
 _SUBTEAM = re.compile(r"!subteam\^[A-Za-z0-9]+(?:\|(.*))?", re.DOTALL)
-_DATE = re.compile(r"!date\^[0-9]{1,12}\^[^^|]{0,80}(?:\|[^^|]{0,80})?")  # no third ^: no link
+# A date without a link (no third ^), in words no later pass rewrites (so a second sanitising keeps it).
+_DATE = re.compile(r"!date\^[0-9]{1,12}\^[^^|\[\]@&\n]{0,80}(?:\|[^^|\[\]@&\n]{0,80})?")
 _USER = re.compile(r"@([UW][A-Z0-9]+)(?:\|(.*))?", re.DOTALL)
 _CHANNEL = re.compile(r"#([CG][A-Z0-9]+)(?:\|.*)?", re.DOTALL)
 _URL = re.compile(r"(?:https?|mailto|ftp|tel|slack):\S*", re.IGNORECASE)

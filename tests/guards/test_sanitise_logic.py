@@ -76,6 +76,7 @@ def test_a_less_than_sign_that_opens_no_allowed_token_is_escaped() -> None:
         "<[](@U0EVE<<<!a>!b>!c>)>",  # ... or a mention of someone outside the conversation
         "<!<!>>",
         "<<!here>!channel>",
+        "<!date^1^{date}" + "](" * 39 + ">",  # a date the last pass would lengthen past what the first accepts
     ],
 )
 def test_the_sanitiser_cannot_be_peeled(peel: str) -> None:

@@ -26,6 +26,11 @@ from bot.slack.sanitise_logic import sanitise_outgoing
 from bot.slack.streaming import SlackReplyStream
 from tests.guards.slack_view import problems
 
+try:
+    from markdown_it import MarkdownIt
+except ImportError:  # a dependency of a dependency (rich): the test below is skipped without it
+    MarkdownIt = None
+
 PEOPLE = frozenset({"U0ANNA", "U0BEN"})
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "config.yml"
 
@@ -92,6 +97,27 @@ def test_every_rendering_is_safe_even_of_text_sanitised_before(text: str, into: 
     for source in (text, clean(text), clean(clean(text))):
         (sent,) = render(source, into=into, allowed_user_ids=PEOPLE).values()
         assert problems(sent, participants=PEOPLE, markdown=into == "markdown_text") == []
+
+
+def _commonmark_links(markdown: str) -> list[tuple[str, str]]:
+    """(shown text, target) of every link and image a CommonMark parser (markdown-it-py) finds."""
+    found = []
+    for block in MarkdownIt("commonmark").parse(markdown):
+        children = block.children or []
+        for index, token in enumerate(children):
+            if token.type == "image":
+                found.append((token.content, str(token.attrGet("src"))))
+            elif token.type == "link_open":
+                end = next(i for i in range(index, len(children)) if children[i].type == "link_close")
+                found.append(("".join(c.content for c in children[index:end]), str(token.attrGet("href"))))
+    return found
+
+
+@pytest.mark.skipif(MarkdownIt is None, reason="markdown-it-py is not installed")
+@given(model_output)
+def test_a_commonmark_parser_finds_no_link_hiding_its_target(text: str) -> None:
+    """A second, independent judge of Markdown links: a real CommonMark parser, not the `](` rule of slack_view."""
+    assert [(shown, target) for shown, target in _commonmark_links(clean(text)) if shown != target] == []
 
 
 class FakeSlack:
