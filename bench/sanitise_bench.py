@@ -38,14 +38,17 @@ def measure(work: Callable[[], object], runs: int = 1000) -> tuple[float, float]
     return statistics.median(samples), samples[int(len(samples) * 0.99)]
 
 
+def steps(text: str) -> dict[str, Callable[[], object]]:
+    return {
+        "sanitise": lambda: sanitise_outgoing(text, allowed_user_ids=PEOPLE),
+        "render markdown_text": lambda: render(text, into="markdown_text", allowed_user_ids=PEOPLE),
+        "render caption (mrkdwn)": lambda: render(text, into="initial_comment"),
+    }
+
+
 def main() -> None:
     for name, text in {"2 KB reply": two_kb(PROSE), "2 KB hostile reply": two_kb(HOSTILE)}.items():
-        cases: dict[str, Callable[[], object]] = {
-            "sanitise": lambda: sanitise_outgoing(text, allowed_user_ids=PEOPLE),
-            "render markdown_text": lambda: render(text, into="markdown_text", allowed_user_ids=PEOPLE),
-            "render caption (mrkdwn)": lambda: render(text, into="initial_comment"),
-        }
-        for step, work in cases.items():
+        for step, work in steps(text).items():
             p50, p99 = measure(work)
             print(f"{name:20s} {step:24s} p50 {p50:.3f} ms  p99 {p99:.3f} ms")
 

@@ -38,12 +38,18 @@ _LINK_JOINT = re.compile(r"\](?=[(:])")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*$", re.MULTILINE)
 _BACKTICKS = re.compile(r"`+")
 _BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
+_NESTING = 8  # links inside link labels converted this deep
+_RAW_DESTINATION = re.compile(r"[^\s\x00-\x1f]{0,500}")  # a longer URL is left for pass 4
+_PARENS_DEEP = 32  # CommonMark's own limit on nested parentheses in a destination
+_PAREN = re.compile(r"\\.|[()]")
 _TITLE_END = {'"': '"', "'": "'", "(": ")"}
 # The start of a mention or link whose end has not arrived yet (a streamed prefix): held back until it has.
+_TAIL_LIMIT = 600  # a longer unfinished link is shown as it stands (safe, as everything shown: sanitised)
+_DESTINATION_SO_FAR = r"\((?:<[^<>\n]*>?|\S*)(?:\s+(?:\"[^\"\n]*|'[^'\n]*))?"
 _OPEN_TAIL = re.compile(
     r"(?:<[!@#]?[^<>\s]*(?:\|[^<>]*)?"
-    r"|!?\[[^\[\]\n]*(?:\[[^\[\]\n]*\][^\[\]\n]*)*(?:\](?:\((?:<[^<>\n]*>?|[^()\s]*)?)?)?"
-    r"|\]\((?:<[^<>\n]*>?|[^()\s]*))$"
+    r"|!?\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*(?:\[[^\[\]\n]*|\](?:" + _DESTINATION_SO_FAR + r")?)?"
+    r"|\]" + _DESTINATION_SO_FAR + r")$"
 )
 
 
@@ -118,7 +124,7 @@ def _closing_brackets(text: str, code: list[tuple[int, int]]) -> dict[int, int]:
         index = match.start()
         while block is not None and index >= block[1]:
             block = next(blocks, None)
-        if block is not None and block[0] <= index or match.group() not in "[]":
+        if (block is not None and block[0] <= index) or match.group() not in "[]":
             continue
         if match.group() == "[":
             stack.append(index)
@@ -138,21 +144,23 @@ def _destination(text: str, start: int) -> tuple[str, int] | None:
             return None
         url, index = text[index + 1 : end], end + 1
     else:
-        depth, begin = 0, index
-        while index < len(text) and not text[index].isspace() and ord(text[index]) > 0x1F:
-            char = text[index]
-            if char == "\\":
-                index += 1
-            elif char == "(":
+        run = _RAW_DESTINATION.match(text, index)
+        assert run is not None  # the pattern matches the empty string
+        depth, end = 0, run.end()
+        for paren in _PAREN.finditer(text, index, end):
+            if paren.group() == "(":
                 depth += 1
-            elif char == ")":
+                if depth > _PARENS_DEEP:
+                    return None
+            elif paren.group() == ")":
                 if depth == 0:
+                    end = paren.start()
                     break
                 depth -= 1
-            index += 1
-        if depth:
-            return None
-        url = text[begin:index]
+        else:
+            if depth:
+                return None
+        url, index = text[index:end], end
     gap = index
     while index < len(text) and text[index] in " \t\n":
         index += 1
@@ -168,8 +176,9 @@ def _destination(text: str, start: int) -> tuple[str, int] | None:
     return url, index + 1
 
 
-def _markdown_links(text: str) -> str:
-    if "](" not in text:
+def _markdown_links(text: str, depth: int = 0) -> str:
+    """Each link and image as "label (url)"; links in labels too, a few levels deep (pass 4 breaks the rest)."""
+    if "](" not in text or depth > _NESTING:
         return text
     pairs = _closing_brackets(text, _code_ranges(text))
     out: list[str] = []
@@ -183,7 +192,7 @@ def _markdown_links(text: str) -> str:
             continue
         url, end = found
         start = opening - 1 if opening > position and text[opening - 1] == "!" else opening
-        out += [text[position:start], _link(_markdown_links(text[opening + 1 : closing]), url)]
+        out += [text[position:start], _link(_markdown_links(text[opening + 1 : closing], depth + 1), url)]
         position = end
     return "".join(out) + text[position:]
 
@@ -243,7 +252,7 @@ def sanitise_outgoing(text: str, *, allowed_user_ids: frozenset[str]) -> str:
 
 def sanitise_prefix(text: str, *, allowed_user_ids: frozenset[str]) -> str:
     """A streamed prefix, sanitised, without a trailing mention or link that is not complete yet."""
-    open_tail = _OPEN_TAIL.search(text)
+    open_tail = _OPEN_TAIL.search(text, max(0, len(text) - _TAIL_LIMIT))
     if open_tail is not None:
         text = text[: open_tail.start()]
     return sanitise_outgoing(text, allowed_user_ids=allowed_user_ids)

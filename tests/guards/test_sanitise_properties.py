@@ -131,7 +131,7 @@ class FakeSlack:
         self.calls.append((method, params))
         return {"ok": True, "ts": f"1.{next(self._ts)}"}
 
-    async def chat_postMessage(self, **params: Any) -> dict[str, Any]:  # noqa: N802 (slack-sdk's name)
+    async def chat_postMessage(self, **params: Any) -> dict[str, Any]:
         return self._record("chat.postMessage", params)
 
     async def chat_update(self, **params: Any) -> dict[str, Any]:
