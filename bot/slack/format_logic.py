@@ -15,15 +15,16 @@ from typing import Any
 
 from markdown_to_mrkdwn import SlackMarkdownConverter
 
-from bot.slack.sanitise_logic import sanitise_outgoing
+from bot.slack.sanitise_logic import neutralise_words, sanitise_outgoing
 
 MARKDOWN_TEXT = "markdown_text"  # the Web API argument for standard Markdown
 MARKDOWN_TEXT_LIMIT = 12_000  # Slack's limit for markdown_text
 MRKDWN_FIELDS = frozenset({"text", "initial_comment"})  # arguments that take mrkdwn
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
-# Spans a cut must never fall inside: links, autolinks, bare URLs, inline code.
-_UNBREAKABLE = re.compile(r"!?\[[^\]\n]*\]\([^)\s]*\)|<https?://[^>\s]*>|https?://\S+|`[^`\n]+`")
+# Spans a cut must never fall inside: links, Slack tokens (`<@U…>`, a date's fallback), bare URLs, inline code.
+_UNBREAKABLE = re.compile(r"!?\[[^\]\n]*\]\([^)\s]*\)|<[^<>]*>|https?://\S+|`[^`\n]+`")
+_BARE_AMPERSAND = re.compile(r"&(?!(?:lt|gt|amp);)")  # `&lt;` from the sanitiser is already an escape
 _QUOTE_MARKERS = re.compile(r"^([ \t]*(?:&gt;[ \t]?)+)", re.MULTILINE)  # after escaping
 
 
@@ -41,10 +42,16 @@ def render(markdown: str, *, into: str, allowed_user_ids: frozenset[str] = froze
 
 
 def to_mrkdwn(markdown: str) -> str:
-    """Standard Markdown -> Slack mrkdwn, with `&`, `<` and `>` escaped as Slack requires (quote markers kept)."""
-    escaped = markdown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Standard Markdown -> Slack mrkdwn, with `&`, `<` and `>` escaped as Slack requires (quote markers kept).
+
+    The escapes the sanitiser wrote (`&lt;`) stay escapes. Every `<` is escaped before converting, so a `<` in the
+    converter's output is one it made (it turns `[label](url)` into `<url|label>`): that is escaped too, and the
+    words @channel/@here/@everyone are made inert again, so what Slack receives is as safe as the Markdown was.
+    """
+    escaped = _BARE_AMPERSAND.sub("&amp;", markdown).replace("<", "&lt;").replace(">", "&gt;")
     escaped = _QUOTE_MARKERS.sub(lambda m: m.group(1).replace("&gt;", ">"), escaped)
-    return SlackMarkdownConverter().convert(escaped)  # the converter keeps state: one per text
+    converted = SlackMarkdownConverter().convert(escaped)  # the converter keeps state: one per text
+    return neutralise_words(converted.replace("<", "&lt;"))
 
 
 @dataclass(frozen=True)

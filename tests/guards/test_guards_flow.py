@@ -50,6 +50,35 @@ async def test_streamed_replies_are_sanitised_in_every_piece(tmp_path: Path, dat
         assert (await h.messages())[-1].content == SAFE
 
 
+PEELED = "Hi team <<<<!a>!b>!c>!channel>, ask <[](@U0EVE<<<!a>!b>!c>)>"  # each pass once made the next one's token
+PEELED_SAFE = "Hi team &lt;&lt;&lt;&lt;!a>!b>!c>!channel>, ask &lt;@U0EVE&lt;&lt;&lt;!a>!b>!c>>"
+
+
+async def test_a_reply_built_to_be_peeled_reaches_slack_inert(tmp_path: Path, database_url: str) -> None:
+    async with running_lukas(tmp_path, database_url) as h:
+        h.llm.reply = PEELED
+        await h.send(message_event(text="please ping everyone"))
+        await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 1)
+        await h.settle()
+        assert h.slack.calls_to("chat.postMessage")[0].text == PEELED_SAFE
+        assert (await h.messages())[-1].content == PEELED_SAFE
+
+
+async def test_a_streamed_reply_built_to_be_peeled_reaches_slack_inert(tmp_path: Path, database_url: str) -> None:
+    overrides = {"streaming": {"enabled": True, "flush_interval_seconds": 0.05}}
+    llm = StreamingLLM(reply="Hello there team, " + PEELED)
+    llm.stream_chunk_delay = 0.02
+    async with llm, running_lukas(tmp_path, database_url, llm=llm, overrides=overrides) as h:
+        await h.send(mention_event(text="ping them all", ts=new_ts()))
+        await h.wait_until(lambda: bool(h.slack.calls_to("chat.stopStream")))
+        await h.settle()
+        assert h.slack.calls_to("chat.appendStream"), "the reply should grow in several steps"
+        joined = "".join(call_text(c) for c in h.slack.calls if c.method.startswith("chat."))
+        assert "<!" not in joined and "<@" not in joined
+        assert streamed_text(h.slack, "C0GENERAL") == "Hello there team, " + PEELED_SAFE
+        assert (await h.messages())[-1].content == "Hello there team, " + PEELED_SAFE
+
+
 async def test_a_flooding_person_gets_one_slow_down_line_and_nothing_is_lost(tmp_path: Path, database_url: str) -> None:
     overrides = {"limits": {"per_person": {"messages": 3, "window_seconds": 600}}}
     async with running_lukas(tmp_path, database_url, overrides=overrides) as h:
