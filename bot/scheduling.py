@@ -7,6 +7,7 @@ life: install at start (plus a catch-up run for a slot missed while Lukas was do
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -21,6 +22,21 @@ from bot.images.job import WeeklyImageJob
 from bot.store.models import GeneratedImage
 
 log = logging.getLogger(__name__)
+
+
+class _CancelledAtShutdown(logging.Filter):
+    """APScheduler's shutdown cancels a job still running (a catch-up, a retry of kept pictures) and logs that as
+    'raised an exception' with a traceback. A stop is not an error: one plain line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg = 'Job "%s" was stopped by the shutdown; it runs again at its next time (or the next start)'
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("apscheduler.executors.default").addFilter(_CancelledAtShutdown())
 
 RUNNING = "running"
 STOPPED = "stopped"

@@ -23,7 +23,11 @@ MRKDWN_FIELDS = frozenset({"text", "initial_comment"})  # arguments that take mr
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 # Spans a cut must never fall inside: links, Slack tokens (`<@U…>`, a date's fallback), bare URLs, inline code.
-_UNBREAKABLE = re.compile(r"!?\[[^\]\n]*\]\([^)\s]*\)|<[^<>]*>|https?://\S+|`[^`\n]+`")
+# Each kind is found on its own (spans may overlap): one alternation would let a code span or a URL swallow the
+# Slack token inside it, and a hard cut could then split that token.
+_UNBREAKABLE = tuple(
+    re.compile(pattern) for pattern in (r"!?\[[^\]\n]*\]\([^)\s]*\)", r"<[^<>]*>", r"https?://\S+", r"`[^`\n]+`")
+)
 _BARE_AMPERSAND = re.compile(r"&(?!(?:lt|gt|amp);)")  # `&lt;` from the sanitiser is already an escape
 _QUOTE_MARKERS = re.compile(r"^([ \t]*(?:&gt;[ \t]?)+)", re.MULTILINE)  # after escaping
 
@@ -76,7 +80,7 @@ def _fence_at(text: str, position: int) -> _Fence | None:
 
 
 def _protected(window: str) -> list[tuple[int, int]]:
-    return [(m.start(), m.end()) for m in _UNBREAKABLE.finditer(window)]
+    return [(m.start(), m.end()) for pattern in _UNBREAKABLE for m in pattern.finditer(window)]
 
 
 def _cut_point(text: str, budget: int) -> int:
@@ -96,8 +100,9 @@ def _cut_point(text: str, budget: int) -> int:
             if allowed(cut) and not in_fence:
                 return cut
             position = window.rfind(separator, 0, position)
-    if inside and inside[0][0] > 0:
-        return inside[0][0]  # end just before the link or code span the hard cut would break
+    starts = [start for start, _end in inside if start > 0]
+    if starts:
+        return max(starts)  # end just before the innermost link, token or code span the hard cut would break
     return budget
 
 

@@ -27,8 +27,10 @@ SOMEONE = "someone"
 _TOKEN = re.compile(r"<([^<>]*)>|<")
 _SPECIAL = re.compile(r"!(channel|here|everyone|group)(?:\|.*)?", re.IGNORECASE | re.DOTALL)
 _SUBTEAM = re.compile(r"!subteam\^[A-Za-z0-9]+(?:\|(.*))?", re.DOTALL)
-# A date without a link (no third ^), in words no later pass rewrites (so a second sanitising keeps it).
-_DATE = re.compile(r"!date\^[0-9]{1,12}\^[^^|\[\]@&\n]{0,80}(?:\|[^^|\[\]@&\n]{0,80})?")
+# A date without a link (no third ^), in words no later pass rewrites (so a second sanitising keeps it), and no
+# backtick (a code fence inside a kept token would be split and closed there, and the posted part then differs
+# from what is stored) nor a slash in its format (no URL-like text rides along in the token).
+_DATE = re.compile(r"!date\^[0-9]{1,12}\^[^^|\[\]@&\n`/]{0,80}(?:\|[^^|\[\]@&\n`]{0,80})?")
 _USER = re.compile(r"@([UW][A-Z0-9]+)(?:\|(.*))?", re.DOTALL)
 _CHANNEL = re.compile(r"#([CG][A-Z0-9]+)(?:\|.*)?", re.DOTALL)
 _URL = re.compile(r"(?:https?|mailto|ftp|tel|slack):\S*", re.IGNORECASE)

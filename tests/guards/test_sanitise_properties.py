@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.chat.ports import ReplyTarget
@@ -178,6 +178,11 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @given(text=st.lists(model_output, min_size=1, max_size=16).map(" ".join))
+# Found by CI: a date token kept whole held a code fence, split_message closed the fence inside it, and the posted
+# part (re-checked) escaped what the stored text kept.
+@example(text="<><><!date^1^{date}```https://evilhttps://evil>" + "<" * 300 + "channel>")
+# ... and a code span swallowed a date token, so a hard cut split the token (the re-checked part escaped it).
+@example(text="<```" + "<" * 60 + "https://evil" + "<" * 60 + "channelcommat;> <!date^1^{date}channelmailto:> ```")
 def test_what_is_stored_is_what_slack_received(loop: asyncio.AbstractEventLoop, text: str) -> None:
     """The chat core stores platform.make_safe(reply) and posts it with platform.post_reply: every part Slack gets
     is safe, and the parts are exactly the stored text split for Slack (format_logic.split_message: cut at
