@@ -14,6 +14,7 @@ costs no extra statement.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -74,40 +75,35 @@ def _key(incoming: IncomingMessage) -> ConversationKey:
     return (incoming.team_id, incoming.channel_id, incoming.conversation_thread_ts)
 
 
-_STATEMENTS: dict[str, tuple[Any, Any]] = {}
-
-
+@functools.cache
 def _inserts(dialect: str) -> tuple[Any, Any]:
     """(conversations, messages) INSERT ... ON CONFLICT DO NOTHING RETURNING, built once per dialect."""
-    built = _STATEMENTS.get(dialect)
-    if built is None:
-        insert = upsert_insert(dialect)
-        conversations = (
-            insert(Conversation)
-            .on_conflict_do_nothing()
-            .returning(Conversation.id, Conversation.team_id, Conversation.channel_id, Conversation.thread_ts)
-        )
-        deleted = exists().where(
-            MessageTombstone.channel_id == bindparam("b_channel"), MessageTombstone.slack_ts == bindparam("b_ts")
-        )
+    insert = upsert_insert(dialect)
+    conversations = (
+        insert(Conversation)
+        .on_conflict_do_nothing()
+        .returning(Conversation.id, Conversation.team_id, Conversation.channel_id, Conversation.thread_ts)
+    )
+    deleted = exists().where(
+        MessageTombstone.channel_id == bindparam("b_channel"), MessageTombstone.slack_ts == bindparam("b_ts")
+    )
 
-        def unless_deleted(value: Any, erased: Any) -> Any:
-            return case((deleted, erased), else_=value)
+    def unless_deleted(value: Any, erased: Any) -> Any:
+        return case((deleted, erased), else_=value)
 
-        messages = (
-            insert(Message)
-            .values(
-                content=unless_deleted(bindparam("b_content", type_=Text), ""),
-                token_count=unless_deleted(bindparam("b_tokens", type_=Integer), 0),
-                reply_state=unless_deleted(WORKING, DONE),
-                lease_until=unless_deleted(db_now(dialect) + bindparam("lease_ttl", type_=Float), null()),
-                erased_at=unless_deleted(null(), bindparam("b_now", type_=DateTime(timezone=True))),
-            )
-            .on_conflict_do_nothing()
-            .returning(Message.id, Message.channel_id, Message.slack_ts, Message.event_id, Message.erased_at)
+    messages = (
+        insert(Message)
+        .values(
+            content=unless_deleted(bindparam("b_content", type_=Text), ""),
+            token_count=unless_deleted(bindparam("b_tokens", type_=Integer), 0),
+            reply_state=unless_deleted(WORKING, DONE),
+            lease_until=unless_deleted(db_now(dialect) + bindparam("lease_ttl", type_=Float), null()),
+            erased_at=unless_deleted(null(), bindparam("b_now", type_=DateTime(timezone=True))),
         )
-        built = _STATEMENTS[dialect] = (conversations, messages)
-    return built
+        .on_conflict_do_nothing()
+        .returning(Message.id, Message.channel_id, Message.slack_ts, Message.event_id, Message.erased_at)
+    )
+    return conversations, messages
 
 
 def _conversation_ids(session: Connection, keys: set[ConversationKey]) -> dict[ConversationKey, int]:

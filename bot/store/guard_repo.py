@@ -3,6 +3,7 @@ message's verdict costs no extra round trip of its own) and admin notices claime
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,9 +14,9 @@ from bot.store.db import upsert_insert
 from bot.store.models import AdminNotice, GuardWindow, utcnow
 
 STALE_SECONDS = 86_400.0  # the longest window (guards_schema.Window): a row untouched this long is empty
-_STATEMENTS: dict[str, Any] = {}
 
 
+@functools.cache
 def _statements(dialect: str) -> tuple[Any, Any]:
     """(lock, write), built once per dialect; run with a list of rows, SQLAlchemy sends each as one statement
     (insertmanyvalues), so judging costs two round trips whatever the number of windows.
@@ -23,18 +24,15 @@ def _statements(dialect: str) -> tuple[Any, Any]:
     lock: INSERT ... ON CONFLICT DO UPDATE (of touched_at) RETURNING creates missing rows and locks every row until
     the commit, so a concurrent judge of the same window (another replica) waits, then sees this one's answer.
     write: the same upsert, storing the new hits and warning."""
-    built = _STATEMENTS.get(dialect)
-    if built is None:
-        insert = upsert_insert(dialect)(GuardWindow)
-        lock = insert.on_conflict_do_update(
-            index_elements=[GuardWindow.key], set_={"touched_at": insert.excluded.touched_at}
-        ).returning(GuardWindow.key, GuardWindow.hits, GuardWindow.warned_at)
-        write = insert.on_conflict_do_update(
-            index_elements=[GuardWindow.key],
-            set_={"hits": insert.excluded.hits, "warned_at": insert.excluded.warned_at},
-        )
-        built = _STATEMENTS[dialect] = (lock, write)
-    return built
+    insert = upsert_insert(dialect)(GuardWindow)
+    lock = insert.on_conflict_do_update(
+        index_elements=[GuardWindow.key], set_={"touched_at": insert.excluded.touched_at}
+    ).returning(GuardWindow.key, GuardWindow.hits, GuardWindow.warned_at)
+    write = insert.on_conflict_do_update(
+        index_elements=[GuardWindow.key],
+        set_={"hits": insert.excluded.hits, "warned_at": insert.excluded.warned_at},
+    )
+    return lock, write
 
 
 def _decode(hits: str) -> tuple[float, ...]:

@@ -12,6 +12,7 @@ A deletion of a message Lukas has not stored leaves a tombstone (channel, ts), s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Update, bindparam, delete, func, select, update
@@ -59,7 +60,11 @@ _ERASE_ASKED_BY = _erase_ideas(GeneratedImage.requested_by == bindparam("user_id
 _ERASE_OLDER_IDEAS = _erase_ideas(GeneratedImage.created_at < bindparam("before"))
 _ERASE_REQUEST = _erase_ideas(GeneratedImage.slot_key == bindparam("key"))
 _PRUNE_TOMBSTONES = delete(MessageTombstone).where(MessageTombstone.created_at < bindparam("cutoff"))
-_TOMBSTONES: dict[str, Any] = {}
+
+
+@functools.cache
+def _remember_tombstone(dialect: str) -> Any:
+    return upsert_insert(dialect)(MessageTombstone).on_conflict_do_nothing()
 
 
 def count_for_user(session: Connection, user_id: str) -> int:
@@ -92,11 +97,9 @@ def remember_deletion(session: Connection, *, channel_id: str, ts: str) -> bool:
     same milliseconds is missed by both sides and answered, as if the deletion had come just after it.)"""
     now = utcnow()
     erased = session.execute(_ERASE_REQUEST, {"key": request_key(channel_id=channel_id, ts=ts), "now": now}).rowcount
-    dialect = session.dialect.name
-    tombstone = _TOMBSTONES.get(dialect)
-    if tombstone is None:
-        tombstone = _TOMBSTONES[dialect] = upsert_insert(dialect)(MessageTombstone).on_conflict_do_nothing()
-    session.execute(tombstone, {"channel_id": channel_id, "slack_ts": ts, "created_at": now})
+    session.execute(
+        _remember_tombstone(session.dialect.name), {"channel_id": channel_id, "slack_ts": ts, "created_at": now}
+    )
     session.execute(_PRUNE_TOMBSTONES, {"cutoff": now - TOMBSTONE_TTL})
     return bool(erased)
 
