@@ -73,11 +73,18 @@ async def _replies(slack: SlackStandIn, count: int, timeout: float) -> int:
 
 
 async def one_burst(
-    *, events: int, replicas: int, database_url: str | None, latency: float, rate: float = 0
+    *,
+    events: int,
+    replicas: int,
+    database_url: str | None,
+    latency: float,
+    rate: float = 0,
+    people: int = 0,
+    shipped_limits: bool = False,
 ) -> BurstResult:
     with tempfile.TemporaryDirectory() as tmp, fresh_database(database_url, Path(tmp)) as url:
         slack, llm = SlackStandIn(), OpenAIStandIn(latency=latency)
-        overrides = {"limits": {"max_in_flight": max(64, events)}}
+        overrides = {} if shipped_limits else {"limits": {"max_in_flight": max(64, events)}}
         async with slack, llm, contextlib.AsyncExitStack() as stack:
             lukases = [
                 await stack.enter_async_context(
@@ -113,7 +120,8 @@ async def one_burst(
             llm.peak_in_flight = 0
             rss_before = sum(lukas.rss_mb() for lukas in lukases)
             cpu_before, driver_cpu_before = _cpu_seconds(lukases), time.process_time()
-            bodies = [dm(i, f"Hi Lukas, what do bears dream about? ({i})") for i in range(events)]
+            # --people P: message i comes from person i % P, so each person holds a conversation of events / P turns
+            bodies = [dm(i % (people or events), f"Hi Lukas, what do bears dream about? ({i})") for i in range(events)]
             warm_requests = len(llm.chat_requests)
             started, started_monotonic = time.perf_counter(), time.monotonic()
             if rate:  # a steady stream instead of one burst
@@ -154,9 +162,11 @@ async def one_burst(
 async def main(args: argparse.Namespace) -> None:
     database = "postgresql" if (args.database_url or "").startswith("postgres") else "sqlite"
     print(
-        f"burst: {args.events} DMs from {args.events} people at once, model latency {args.latency} s, {database}, "
+        f"burst: {args.events} DMs from {args.people or args.events} people, model latency {args.latency} s, "
+        f"{database}, "
         f"{args.replicas} lukas process(es), every event delivered to each"
         + (f", sent at {args.rate:g}/s" if args.rate else ", all at once")
+        + (", config.yml's max_in_flight" if args.shipped_limits else "")
     )
     results = []
     for run in range(args.runs):
@@ -166,6 +176,8 @@ async def main(args: argparse.Namespace) -> None:
             database_url=args.database_url,
             latency=args.latency,
             rate=args.rate,
+            people=args.people,
+            shipped_limits=args.shipped_limits,
         )
         results.append(result)
         print(f"  run {run + 1}: {result.line()}")
@@ -178,7 +190,8 @@ async def main(args: argparse.Namespace) -> None:
             f"median of {args.runs}: last reply {median([r.wall_s for r in results]):.3f} s; ack p50 "
             f"{median([percentile(r.ack_ms, 50) for r in results]):.1f} p99 "
             f"{median([percentile(r.ack_ms, 99) for r in results]):.1f} max "
-            f"{median([max(r.ack_ms) for r in results]):.1f} ms; CPU {median([r.cpu_s for r in results]):.2f} s; "
+            f"{median([max(r.ack_ms) for r in results]):.1f} ms; CPU {median([r.cpu_s for r in results]):.2f} s "
+            f"({median([r.cpu_s * 1000 / r.replies for r in results]):.1f} ms a message); "
             f"peak in flight {median([r.peak_in_flight for r in results]):.0f}; RSS "
             f"{median([r.rss_before_mb for r in results]):.1f} -> {median([r.rss_after_mb for r in results]):.1f} MB"
         )
@@ -195,6 +208,10 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--rate", type=float, default=0, help="events per second instead of all at once")
     parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temp dir")
+    parser.add_argument("--people", type=int, default=0, help="people sending (default: one per event)")
+    parser.add_argument(
+        "--shipped-limits", action="store_true", help="keep config.yml's max_in_flight (default: raised to --events)"
+    )
     args = parser.parse_args()
     if args.replicas > 1 and not (args.database_url or "").startswith("postgres"):
         parser.error("--replicas needs --database-url postgresql://...")

@@ -64,7 +64,7 @@ async def run(url: str, *, memory: bool, count: int, warmup: int, folder: Path) 
         elapsed = (time.perf_counter() - started) * 1000
         if chat.memory.in_flight:  # the background refresh, timed apart from the answer
             begun = time.perf_counter()
-            await chat.memory.drain(30)
+            await chat.memory.flush(30)
             refreshes.append((time.perf_counter() - begun) * 1000)
         return elapsed
 

@@ -149,11 +149,37 @@ def take_within(messages: Sequence[StoredMessage], *, max_tokens: int, newest: b
     return list(reversed(taken)) if newest else taken
 
 
-def refresh_may_be_due(*, has_summary: bool, messages: int, refresh_after: int) -> bool:
-    """False only when plan_refresh must say NONE: no summary (so nothing erased under one) and fewer messages
-    in the whole conversation than `refresh_after` (so fewer than that can have fallen out of the window).
-    Lets a short conversation skip the refresh's database read after every reply."""
-    return has_summary or messages >= refresh_after
+def window_tokens(*, context_budget: int, reply_tokens: int, persona_tokens: int, max_summary_tokens: int) -> int:
+    """The tokens the window may use beside the persona, the summary and the reply (what `split_window` fills)."""
+    return max(context_budget - reply_tokens - persona_tokens - max_summary_tokens, 0)
+
+
+def refresh_due(
+    *,
+    history: Sequence[StoredMessage],
+    boundary: Boundary | None,
+    summary_stale: bool,
+    reply: StoredMessage | None,
+    loaded_limit: int,
+    history_size: int,
+    window_tokens: int,
+    refresh_after: int,
+) -> bool:
+    """Whether a refresh would do anything, judged from what the answer already loaded, so a reply costs no read of
+    its own: a summary made stale by an erasure, or `refresh_after` messages fallen out unsummarised (`reply`, the
+    answer just stored, included). A group of rows (own or thread context) that hit `loaded_limit` without reaching
+    the summary may hide more: then it is due, and the refresh reads the rest."""
+    if summary_stale:
+        return True
+    for in_context in (False, True):
+        group = [m for m in history if m.context is in_context]
+        if len(group) >= loaded_limit and not any(is_covered(message=m, boundary=boundary) for m in group):
+            return True
+    uncovered = [m for m in history if not is_covered(message=m, boundary=boundary)]
+    if reply is not None:
+        uncovered.append(reply)
+    fallen, _window = split_window(uncovered=uncovered, history_size=history_size, window_tokens=window_tokens)
+    return len(fallen) >= refresh_after
 
 
 def plan_refresh(

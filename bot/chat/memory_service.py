@@ -1,15 +1,20 @@
 """Rolling summaries, written in the background after a reply (issue 15): never on the path of an answer.
 
-After each recorded reply the chat service nudges the keeper; the keeper reads what fell out of the window, decides
-(bot.chat.memory_logic) whether to extend, rebuild or drop the summary, asks the chat gateway (same chain, breakers,
-rate limits; ledger rows with purpose "summary", priced like any call), checks input and output with the contracts,
-and saves the summary unless a message it covers was erased meanwhile. A failed or refused call keeps the old
-summary and is logged once per conversation until a refresh succeeds again.
+After each recorded reply the chat service asks the keeper (`after_reply`) whether the summary is due, judged from
+the history the answer already loaded (no read of its own: bot.chat.memory_logic.refresh_due). A due conversation
+waits until it has been quiet for memory.refresh_quiet_seconds (a nudge during the wait restarts it) and until no
+answer is being worked on (at most IDLE_WAIT_SECONDS more), so a refresh neither runs on a message's path nor
+competes with the next one; its database work queues behind every answer's (BACKGROUND priority). Then the keeper
+reads what fell out of the window, decides whether to extend, rebuild or drop the summary, asks the chat gateway
+(same chain, breakers, rate limits; ledger rows with purpose "summary", priced like any call), checks input and
+output with the contracts, and saves the summary unless a message it covers was erased meanwhile. A failed or
+refused call keeps the old summary and is logged once per conversation until a refresh succeeds again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -17,12 +22,13 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.chat import memory_logic
-from bot.chat.history_logic import order_key
+from bot.chat.history_logic import StoredMessage, order_key
 from bot.chat.ledger_logic import ledger_rows
 from bot.chat.prompting import PromptPreparer
 from bot.config.live import LiveConfig
 from bot.store import memory_repo
-from bot.store.units import NORMAL, UnitRunner
+from bot.store.chat_repo import ClaimedMessage
+from bot.store.units import BACKGROUND, UnitRunner
 from bot.tokens.trimming_logic import PromptMessage
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,10 @@ ContractsProvider = Callable[[], Any]
 # After a failed or refused summary call, that conversation's summary waits this long before the next try, so a
 # failing model is not asked again after every reply (its breaker is the chat's, too).
 RETRY_AFTER_FAILURE_SECONDS = 300.0
+IDLE_WAIT_SECONDS = 10.0  # after the quiet time, how long a refresh waits for no answer to be in flight
+QUIET_AT_MOST_SECONDS = 60.0  # a conversation that never pauses still gets its summary after this long
+IDLE_POLL_SECONDS = 0.1
+MAX_REFRESHING = 4  # summaries written at once; the others wait their turn
 
 
 class SummaryKeeper:
@@ -42,15 +52,21 @@ class SummaryKeeper:
         prompting: PromptPreparer,
         contracts: ContractsProvider | None = None,
         clock: Callable[[], float] = time.monotonic,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`busy`: True while answers are being worked on (a due refresh waits for it to be False)."""
         self._config = config
         self._clock = clock
+        self._busy = busy
         self._store = store
         self._gateway = gateway
         self._prompting = prompting
         self._contracts = contracts
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()  # nudged while a refresh was running: look once more when it ends
+        self._due_at: dict[int, tuple[float, float]] = {}  # conversation -> (first, latest) nudge while it waits
+        self._hurry = asyncio.Event()  # set by flush(): every waiting refresh runs now
+        self._refreshing = asyncio.Semaphore(MAX_REFRESHING)
         self._failing: dict[int, float] = {}  # conversation -> when its last refresh failed (logged once)
         # (conversation, what happened), the newest 1,000: for tests and the benchmark (a running bot must not keep
         # one entry per reply forever).
@@ -60,9 +76,37 @@ class SummaryKeeper:
     def in_flight(self) -> int:
         return len(self._tasks)
 
+    def after_reply(self, claimed: ClaimedMessage, *, reply_tokens: int | None, loaded_limit: int) -> None:
+        """A reply to `claimed` was recorded (`reply_tokens`: its stored count, None when no reply of Lukas's was
+        stored): nudge the keeper if a refresh is due, judged from the history the answer loaded (`loaded_limit`
+        rows at most per group). Returns at once and reads nothing."""
+        config = self._config.current
+        if not config.memory.enabled:
+            return
+        summary = claimed.summary
+        boundary = memory_logic.Boundary(summary.through_message_id, summary.through_context) if summary else None
+        reply = None
+        if reply_tokens is not None:
+            newest = max((m.id for m in claimed.history), default=claimed.id)
+            reply = StoredMessage(id=newest + 1, sender="bot", content="", user_name=None, token_count=reply_tokens)
+        if memory_logic.refresh_due(
+            history=claimed.history,
+            boundary=boundary,
+            summary_stale=claimed.has_summary and summary is None,
+            reply=reply,
+            loaded_limit=loaded_limit,
+            history_size=config.llm.history_size,
+            window_tokens=self._window_tokens(),
+            refresh_after=config.memory.refresh_after_messages,
+        ):
+            self.nudge(claimed.conversation.id)
+
     def nudge(self, conversation_id: int) -> None:
-        """A reply was recorded: refresh the summary in the background if it is due. Returns at once."""
+        """Refresh this conversation's summary in the background once it is quiet and the process idle."""
         if not self._config.current.memory.enabled:
+            return
+        if conversation_id in self._due_at:  # still waiting: the quiet time starts again
+            self._due_at[conversation_id] = (self._due_at[conversation_id][0], self._clock())
             return
         if conversation_id in self._tasks:
             self._again.add(conversation_id)
@@ -70,17 +114,65 @@ class SummaryKeeper:
         failed_at = self._failing.get(conversation_id)
         if failed_at is not None and self._clock() - failed_at < RETRY_AFTER_FAILURE_SECONDS:
             return
-        task = asyncio.create_task(self._run(conversation_id), name=f"summary-{conversation_id}")
+        self._due_at[conversation_id] = (self._clock(), self._clock())
+        task = asyncio.create_task(self._when_quiet(conversation_id), name=f"summary-{conversation_id}")
         self._tasks[conversation_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(conversation_id, None))
 
+    async def _when_quiet(self, conversation_id: int) -> None:
+        try:
+            while not self._hurry.is_set() and (left := self._quiet_left(conversation_id)) > 0:
+                await self._wait(left)
+            idle_by = self._clock() + IDLE_WAIT_SECONDS
+            while not self._hurry.is_set() and self._busy() and self._clock() < idle_by:
+                await self._wait(IDLE_POLL_SECONDS)
+        finally:
+            self._due_at.pop(conversation_id, None)
+        async with self._refreshing:
+            await self._run(conversation_id)
+
+    def _quiet_left(self, conversation_id: int) -> float:
+        first, latest = self._due_at[conversation_id]
+        quiet_from = min(latest + self._quiet_seconds(), first + QUIET_AT_MOST_SECONDS)
+        return quiet_from - self._clock()
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hurry.wait(), timeout=seconds)
+
+    def _quiet_seconds(self) -> float:
+        return self._config.current.memory.refresh_quiet_seconds
+
     async def drain(self, timeout: float) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._tasks:
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                return
-            await asyncio.wait(list(self._tasks.values()), timeout=left)
+        """Let the refreshes being written finish (at shutdown); those still waiting for quiet are dropped, since the
+        next reply in their conversation finds them due again."""
+        for conversation_id in list(self._due_at):
+            task = self._tasks.get(conversation_id)
+            if task is not None:
+                task.cancel()
+        await self.flush(timeout)
+
+    async def flush(self, timeout: float) -> None:
+        """Write every due summary now, without waiting for quiet (benchmarks and tests)."""
+        self._hurry.set()
+        try:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while self._tasks:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return
+                await asyncio.wait(list(self._tasks.values()), timeout=left)
+        finally:
+            self._hurry.clear()
+
+    def _window_tokens(self) -> int:
+        config = self._config.current
+        return memory_logic.window_tokens(
+            context_budget=config.llm.context_budget_tokens,
+            reply_tokens=config.llm.max_tokens,
+            persona_tokens=self._prompting.count_cached(config.persona.system_prompt),
+            max_summary_tokens=config.memory.max_summary_tokens,
+        )
 
     async def _run(self, conversation_id: int) -> None:
         for _ in range(5):  # each round takes the next due chunk; a nudge during a round asks for one more
@@ -108,17 +200,15 @@ class SummaryKeeper:
         memory, llm = config.memory, config.llm
         history_size = llm.history_size
         state = await self._store.run(
-            lambda s: memory_repo.load_state(s, conversation_id, max_rows=history_size + 200), priority=NORMAL
+            lambda s: memory_repo.load_state(s, conversation_id, max_rows=history_size + 200), priority=BACKGROUND
         )
         summary = state.summary
         covered = []
         if summary is not None and state.erased_since_built:
             boundary = summary.boundary
             covered = await self._store.run(
-                lambda s: memory_repo.load_covered(s, conversation_id, boundary), priority=NORMAL
+                lambda s: memory_repo.load_covered(s, conversation_id, boundary), priority=BACKGROUND
             )
-        persona_tokens = self._prompting.count_cached(config.persona.system_prompt)
-        window_tokens = llm.context_budget_tokens - llm.max_tokens - persona_tokens - memory.max_summary_tokens
         plan = memory_logic.plan_refresh(
             previous=summary.text if summary else None,
             boundary=summary.boundary if summary else None,
@@ -127,14 +217,14 @@ class SummaryKeeper:
             covered=covered,
             uncovered=sorted(state.uncovered, key=order_key),
             history_size=history_size,
-            window_tokens=max(window_tokens, 0),
+            window_tokens=self._window_tokens(),
             refresh_after=memory.refresh_after_messages,
             max_input_tokens=memory.max_input_tokens,
         )
         if plan.action == memory_logic.NONE:
             return "none"
         if plan.action == memory_logic.DROP:
-            await self._store.run(lambda s: memory_repo.delete_summary(s, conversation_id), priority=NORMAL)
+            await self._store.run(lambda s: memory_repo.delete_summary(s, conversation_id), priority=BACKGROUND)
             log.info("summary of conversation %s removed: %s", conversation_id, plan.reason)
             return "dropped"
         text = await self._write(conversation_id, plan)
@@ -156,7 +246,7 @@ class SummaryKeeper:
                 built_from=state.read_at,
                 expected_updated_at=summary.updated_at if summary else None,
             ),
-            priority=NORMAL,
+            priority=BACKGROUND,
         )
         if saved != "saved":
             log.info("summary of conversation %s not saved: %s", conversation_id, saved)
@@ -203,7 +293,7 @@ class SummaryKeeper:
         )
         rows = ledger_rows(result=result, conversation_id=conversation_id, purpose="summary")
         try:
-            await self._store.run(lambda s: memory_repo.record_calls(s, rows), priority=NORMAL)
+            await self._store.run(lambda s: memory_repo.record_calls(s, rows), priority=BACKGROUND)
         except Exception as exc:  # the ledger must not cost the conversation its memory
             log.error("could not record the summary's model call: %s", type(exc).__name__)
         if not result.ok or not (result.text or "").strip():

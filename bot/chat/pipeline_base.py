@@ -132,7 +132,12 @@ class ChatBase:
         self._prompting = PromptPreparer(config=config, contracts=contracts)
         self.guards = guards or ChatGuards(config=config)
         self.memory = SummaryKeeper(
-            config=config, store=store, gateway=gateway, prompting=self._prompting, contracts=contracts
+            config=config,
+            store=store,
+            gateway=gateway,
+            prompting=self._prompting,
+            contracts=contracts,
+            busy=lambda: bool(self._tasks),
         )
 
     # ----- database with retries for transient trouble (a restarting PostgreSQL, a locked SQLite)

@@ -59,7 +59,13 @@ class ReplyStream(Protocol):
 
 
 class ThinkingIndicator(Protocol):
-    async def clear(self) -> None: ...
+    def replying(self) -> None:
+        """The reply is about to show: a status already set by then is cleared by the platform itself."""
+        ...
+
+    async def clear(self, *, replied: bool) -> None:
+        """After the answer (`replied`: something was posted): clear what the platform does not clear by itself."""
+        ...
 
 
 class ChatPlatform(Protocol):

@@ -54,10 +54,7 @@ class ChatService(ChatRecovery):
             lease = await self._take_over(message_id, foreign_now) if takeover else self.keeper.lease(message_id)
             if lease is None:
                 return
-            config = self._config.current
-            history_size = config.llm.history_size
-            if config.memory.enabled:  # room for messages that fell out but are not in the summary yet
-                history_size += config.memory.refresh_after_messages - 1
+            history_size = self._history_rows()
 
             def load(s: Connection) -> tuple[chat_repo.ClaimedMessage, frozenset[str]]:
                 return (
@@ -134,16 +131,21 @@ class ChatService(ChatRecovery):
         if prepared.refusal is not None:
             log.warning("message refused by the input checks: %s", prepared.refusal)
 
+        status: ThinkingIndicator | None = None
+
         async def mark_posting(text: str | None = None) -> None:
             await self._mark_posting(
                 claimed, lease, user_name=name, flag_reason=prepared.refusal, counts=new_counts, reply_text=text
             )
+            if status is not None:
+                status.replying()
 
         if prepared.refusal is not None:
             answer = Answer(self._line(config.fallbacks.refusal_lines, conversation.last_fallback), "fallback")
             answer, timestamps = await self._post_whole(answer, claimed, mark_posting, people)
         else:
             status = self._thinking_status(claimed)
+            timestamps = None
             try:
                 if channel.streaming:
                     answer, timestamps = await self._answer_streamed(
@@ -159,17 +161,18 @@ class ChatService(ChatRecovery):
                     )
                     answer, timestamps = await self._post_whole(answer, claimed, mark_posting, people)
             finally:
-                if status is not None:
-                    await status.clear()
-        await self._record(claimed, lease, answer, timestamps)
-        memory = self._config.current.memory
-        # The history was loaded whole unless it reached its limit (history_size + refresh_after - 1 rows).
-        if memory_logic.refresh_may_be_due(
-            has_summary=claimed.has_summary,
-            messages=len(claimed.history) + 1,
-            refresh_after=memory.refresh_after_messages,
-        ):
-            self.memory.nudge(conversation.id)  # the summary is refreshed in the background, after the reply
+                if status is not None:  # one status call per answer: the reply clears it in Slack
+                    await status.clear(replied=bool(timestamps))
+        reply_tokens = await self._record(claimed, lease, answer, timestamps)
+        # The summary is refreshed in the background, after the reply, once the conversation is quiet.
+        self.memory.after_reply(claimed, reply_tokens=reply_tokens, loaded_limit=self._history_rows())
+
+    def _history_rows(self) -> int:
+        """How many of its newest messages an answer loads (and as many thread context messages)."""
+        config = self._config.current
+        if not config.memory.enabled:
+            return config.llm.history_size
+        return config.llm.history_size + config.memory.refresh_after_messages - 1  # fell out, not summarised yet
 
     async def _mark_posting(
         self,
@@ -297,8 +300,9 @@ class ChatService(ChatRecovery):
         *,
         state: str | None = None,
         from_state: str = chat_repo.POSTING,
-    ) -> None:
-        """Store the reply (or fallback) with one ledger row per provider tried, and close the question."""
+    ) -> int | None:
+        """Store the reply (or fallback) with one ledger row per provider tried, and close the question. Returns the
+        stored reply's token count (None when no reply of Lukas's was stored)."""
         conversation = claimed.conversation
         calls = ledger_rows(result=answer.result, conversation_id=conversation.id)
         self.guards.add_spending(ledger_cost(calls))
@@ -326,8 +330,9 @@ class ChatService(ChatRecovery):
             log.warning(
                 "message %s: replied, but its lease was taken over meanwhile (its holder records it)", claimed.id
             )
-            return
+            return None
         self._on_event("reply" if answer.sender == "bot" and delivered else "fallback" if delivered else "failed")
+        return reply_tokens if answer.text else None
 
     def _thinking_status(self, claimed: chat_repo.ClaimedMessage) -> ThinkingIndicator | None:
         """Show "Lukas is thinking…" while the model works: in the thread, or on the message in a DM's main timeline."""

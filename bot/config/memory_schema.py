@@ -16,6 +16,9 @@ class MemoryConfig(BaseModel):
     provider: str | None = None
     # Refresh once this many messages have fallen out of the window without being in the summary yet.
     refresh_after_messages: int = Field(default=6, ge=1, le=200)
+    # A due refresh waits until its conversation has been quiet this long (and no answer is being worked on), so it
+    # never competes with the next message; a conversation that never pauses is summarised after a minute anyway.
+    refresh_quiet_seconds: float = Field(default=2.0, ge=0, le=600)
     max_summary_tokens: int = Field(default=250, ge=20, le=4000)
     # How much of the fallen-out text one summary call may read (its own prompt budget).
     max_input_tokens: int = Field(default=6000, ge=500, le=200_000)

@@ -41,12 +41,15 @@ def _quietly_log(what: str, exc: BaseException) -> None:
 
 
 class ThinkingStatus:
-    """Shows "Lukas is thinking…" (with bear-flavoured loading messages) until `clear()`."""
+    """Shows "Lukas is thinking…" (with bear-flavoured loading messages) until the reply, which clears it in Slack:
+    one status call per answer. Only a status that was not set before the reply showed (its call was still in
+    flight), or an answer that posted nothing, needs a second call to clear it."""
 
     def __init__(self, client: AsyncWebClient, *, channel_id: str, thread_ts: str, settings: AssistantConfig) -> None:
         self._set_status = AsyncSetStatus(client=client, channel_id=channel_id, thread_ts=thread_ts)
         self._settings = settings
         self._task: asyncio.Task[bool] | None = None
+        self._set_before_reply = False
 
     def start(self) -> None:
         """Set the status in the background: the model call does not wait for Slack."""
@@ -63,11 +66,17 @@ class ThinkingStatus:
             _quietly_log("assistant.threads.setStatus", exc)
             return False
 
-    async def clear(self) -> None:
-        """Clear the status (after the reply or fallback is in Slack). Waits briefly for a set still in flight."""
+    def replying(self) -> None:
+        self._set_before_reply = self._task is not None and self._task.done()
+
+    async def clear(self, *, replied: bool) -> None:
+        """After the reply or fallback: Slack cleared a status set before the reply showed. Otherwise clear it,
+        waiting briefly for a set still in flight."""
         if self._task is None:
             return
         task, self._task = self._task, None
+        if replied and self._set_before_reply:
+            return
         try:
             was_set = await asyncio.wait_for(task, timeout=_CLEAR_WAIT_SECONDS)
         except TimeoutError:

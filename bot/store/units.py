@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.store.db import create_sqlite_sync_engine
 
 T = TypeVar("T")
-URGENT, NORMAL = 0, 1
+URGENT, NORMAL, BACKGROUND = 0, 1, 2  # accepts before answers, answers before summaries
 POSTGRES_SLOTS = 8
 COALESCE = 16
 _STOP = object()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bot.chat import memory_logic as ml
 from bot.chat.history_logic import StoredMessage
 from bot.chat.thread_logic import LUKAS, OTHER_BOT, PERSON, ThreadMessage, keep_for_budget
@@ -218,3 +223,71 @@ def test_slack_thread_messages_are_described_for_context() -> None:
     files = {"ts": "1.6", "user": "U1", "text": "", "files": [{"name": "plan.pdf", "title": "Plan"}]}
     assert message_text(files) == "[file: Plan]"
     assert message_text({"attachments": [{"fallback": "Build #12 passed"}]}) == "Build #12 passed"
+
+
+# ----- is a refresh due? judged from what the answer loaded, never missing one the refresh would make
+@st.composite
+def conversations(draw: st.DrawFn) -> dict[str, Any]:
+    context = [
+        msg(1000 + i, sender=draw(st.sampled_from(["user", "bot"])), tokens=draw(st.integers(1, 400)), context=True)
+        for i in range(draw(st.integers(0, 30)))
+    ]
+    own = [
+        msg(i, sender=draw(st.sampled_from(["user", "bot"])), tokens=draw(st.integers(1, 400)))
+        for i in range(1, draw(st.integers(1, 60)) + 1)
+    ]
+    ordered = sorted(context + own, key=ml.order_key)
+    cut = draw(st.none() | st.integers(0, len(ordered) - 1))
+    boundary = ml.Boundary.of(ordered[cut]) if cut is not None else None
+    return {
+        "context": context,
+        "own": own,
+        "boundary": boundary,
+        "history_size": draw(st.integers(1, 25)),
+        "refresh_after": draw(st.integers(1, 10)),
+        "window_tokens": draw(st.integers(50, 4000)),
+        "reply_tokens": draw(st.none() | st.integers(1, 400)),
+    }
+
+
+@given(conversations())
+def test_refresh_due_never_misses_a_refresh_and_is_exact_when_everything_was_loaded(case: dict[str, Any]) -> None:
+    limit = case["history_size"] + case["refresh_after"] - 1  # the answer's load (bot.chat.service._history_rows)
+    loaded = case["own"][-limit:] + case["context"][-limit:]
+    reply_id = len(case["own"]) + 1
+    reply = None if case["reply_tokens"] is None else msg(reply_id, sender="bot", tokens=case["reply_tokens"])
+    boundary = case["boundary"]
+    due = ml.refresh_due(
+        history=loaded,
+        boundary=boundary,
+        summary_stale=False,
+        reply=reply,
+        loaded_limit=limit,
+        history_size=case["history_size"],
+        window_tokens=case["window_tokens"],
+        refresh_after=case["refresh_after"],
+    )
+    everything = case["own"] + case["context"] + ([reply] if reply else [])  # what the refresh itself reads
+    plan = ml.plan_refresh(
+        previous="notes" if boundary else None,
+        boundary=boundary,
+        first_message_id=1 if boundary else None,
+        erased_since_built=False,
+        covered=[],
+        uncovered=[m for m in everything if not ml.is_covered(message=m, boundary=boundary)],
+        history_size=case["history_size"],
+        window_tokens=case["window_tokens"],
+        refresh_after=case["refresh_after"],
+        max_input_tokens=6000,
+    )
+    if plan.action != ml.NONE:
+        assert due, plan.reason
+    if len(case["own"]) < limit and len(case["context"]) < limit:  # the load did not stop at its limit
+        assert due == (plan.action != ml.NONE)
+
+
+def test_a_stale_summary_is_always_due_and_a_short_conversation_never() -> None:
+    short = [msg(i) for i in range(1, 5)]
+    args = {"boundary": None, "loaded_limit": 25, "history_size": 20, "window_tokens": 4000, "refresh_after": 6}
+    assert not ml.refresh_due(history=short, summary_stale=False, reply=msg(5, sender="bot"), **args)
+    assert ml.refresh_due(history=short, summary_stale=True, reply=None, **args)

@@ -33,7 +33,11 @@ def echo_notes(body: dict[str, Any]) -> str:
     return " ".join(part for part in ((old if old != "(none)" else ""), first) if part)
 
 
-NO_LIMITS: dict[str, Any] = {"limits": {"per_person": None, "per_conversation": None}}  # long conversations
+# Long conversations; a due summary is written as soon as no answer is in flight (the quiet time has its own test).
+NO_LIMITS: dict[str, Any] = {
+    "limits": {"per_person": None, "per_conversation": None},
+    "memory": {"refresh_quiet_seconds": 0},
+}
 
 
 def lukas(tmp_path: Path, database_url: str, llm: OpenAIStandIn, overrides: dict[str, Any] | None = None) -> Any:
@@ -89,6 +93,11 @@ async def test_a_60_message_dm_remembers_its_first_fact_within_the_budget(tmp_pa
         assert len([c for c in await h.llm_calls() if c.purpose == "chat"]) == 60
         summary_bodies = [r.body for r in h.llm.chat_requests if is_summary_request(r.body)]
         assert all(b.get("max_completion_tokens", b.get("max_tokens")) == 250 for b in summary_bodies)
+        # The answers decided from what they had loaded: a refresh read the conversation only when one was due (and
+        # once more after each, for the next chunk), never after every reply.
+        outcomes = [o for _c, o in h.lukas.services.chat.memory.outcomes]
+        assert outcomes.count("extended") == len(summary_bodies)
+        assert outcomes.count("none") <= outcomes.count("extended")
 
 
 async def test_summaries_are_made_after_the_reply_never_before_it(tmp_path: Path, database_url: str) -> None:

@@ -16,7 +16,7 @@ def order(h, *methods: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [c.method for c in h.slack.calls if c.method in methods]
 
 
-async def test_thinking_status_is_shown_while_the_model_works_and_cleared_after_the_reply(
+async def test_thinking_status_is_shown_while_the_model_works_and_cleared_by_the_reply_itself(
     tmp_path: Path, database_url: str
 ) -> None:
     llm = OpenAIStandIn(latency=0.3)
@@ -24,43 +24,63 @@ async def test_thinking_status_is_shown_while_the_model_works_and_cleared_after_
         ts = new_ts()
         await h.send(message_event(text="hello bear", ts=ts))
         await h.settle()
-        first, last = h.slack.calls_to("assistant.threads.setStatus")
+        # One status call per answer: Slack clears the status itself when the reply arrives.
+        (status,) = h.slack.calls_to("assistant.threads.setStatus")
         # A DM's main timeline has no thread: the status goes on the person's message, as Bolt's set_status does.
-        assert (first.params["channel_id"], first.params["thread_ts"]) == ("D0DM", ts)
-        assert first.params["status"] == CONFIG.assistant.status == "is thinking…"
-        assert first.params["loading_messages"] == CONFIG.assistant.loading_messages
-        assert (last.params["thread_ts"], last.params["status"]) == (ts, "")
+        assert (status.params["channel_id"], status.params["thread_ts"]) == ("D0DM", ts)
+        assert status.params["status"] == CONFIG.assistant.status == "is thinking…"
+        assert status.params["loading_messages"] == CONFIG.assistant.loading_messages
         assert order(h, "assistant.threads.setStatus", "chat.postMessage") == [
             "assistant.threads.setStatus",
             "chat.postMessage",
-            "assistant.threads.setStatus",
         ]
-        assert first.at < llm.chat_requests[0].at + 0.3  # shown while the model was still thinking
+        assert status.at < llm.chat_requests[0].at + 0.3  # shown while the model was still thinking
 
 
-async def test_the_status_is_cleared_after_a_fallback_and_in_threads_and_streams(
+async def test_the_reply_clears_the_status_after_a_fallback_and_in_threads_and_streams(
     tmp_path: Path, database_url: str
 ) -> None:
     llm = StreamingLLM(reply="A streamed answer for the thread, word by word. 🐻")
     llm.stream_chunk_delay = 0.02
+    llm.latency = 0.2
     overrides = {"streaming": {"enabled": True, "flush_interval_seconds": 0.05}}
     async with llm, running_lukas(tmp_path, database_url, llm=llm, overrides=overrides) as h:
         root = new_ts()
         await h.send(mention_event(text="stream it", ts=root))
         await h.settle()
         calls = h.slack.calls_to("assistant.threads.setStatus")
-        assert [(c.params["thread_ts"], c.params["status"]) for c in calls] == [(root, "is thinking…"), (root, "")]
-        assert order(h, "assistant.threads.setStatus", "chat.stopStream")[-2:] == [
-            "chat.stopStream",
+        assert [(c.params["thread_ts"], c.params["status"]) for c in calls] == [(root, "is thinking…")]
+        assert order(h, "assistant.threads.setStatus", "chat.startStream", "chat.stopStream") == [
             "assistant.threads.setStatus",
+            "chat.startStream",
+            "chat.stopStream",
         ]
 
         llm.faults.extend([LLMFault(500)] * 3)
         await h.send(message_event(text="and now?", channel="C0GENERAL", thread_ts=root))
         await h.settle()
         calls = h.slack.calls_to("assistant.threads.setStatus")
-        assert [c.params["status"] for c in calls][-2:] == ["is thinking…", ""]
+        assert [c.params["status"] for c in calls] == ["is thinking…", "is thinking…"]
         assert h.slack.posted_texts("C0GENERAL")[-1] in CONFIG.fallbacks.lines
+
+
+async def test_a_status_still_being_set_when_the_reply_shows_is_cleared_and_so_is_one_without_a_reply(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with running_lukas(tmp_path, database_url) as h:
+        h.slack.delay("assistant.threads.setStatus", 0.3)  # the model answers before Slack has set the status
+        ts = new_ts()
+        await h.send(message_event(text="quick one", ts=ts))
+        await h.settle()
+        await h.wait_until(lambda: len(h.slack.calls_to("assistant.threads.setStatus")) == 2)
+        assert [c.params["status"] for c in h.slack.calls_to("assistant.threads.setStatus")] == ["is thinking…", ""]
+
+        h.slack.delay("assistant.threads.setStatus", 0)
+        h.slack.fail("chat.postMessage", "channel_not_found", times=20)  # nothing can be posted: Lukas clears it
+        await h.send(message_event(text="anyone there?"))
+        await h.settle()
+        await h.wait_until(lambda: len(h.slack.calls_to("assistant.threads.setStatus")) == 4)
+        assert [c.params["status"] for c in h.slack.calls_to("assistant.threads.setStatus")][-2:] == ["is thinking…", ""]
 
 
 async def test_a_failing_status_never_blocks_the_reply(tmp_path: Path, database_url: str) -> None:

@@ -63,8 +63,11 @@ class RecordingThinking:
     def __init__(self, platform: RecordingPlatform, key: tuple[str, str]) -> None:
         self._platform, self._key = platform, key
 
-    async def clear(self) -> None:
-        self._platform.thinking.remove(self._key)
+    def replying(self) -> None:
+        self._platform.thinking_replied += 1
+
+    async def clear(self, *, replied: bool) -> None:
+        self._platform.thinking.remove(self._key)  # by the reply (as Slack does) or by a call
 
 
 @dataclass
@@ -73,6 +76,7 @@ class RecordingPlatform:
     posts: list[Posted] = field(default_factory=list)
     thinking: list[tuple[str, str]] = field(default_factory=list)  # statuses shown and not yet cleared
     thinking_shown: int = 0
+    thinking_replied: int = 0  # statuses whose answer started to show
     # (channel, thread_ts) -> the thread's earlier messages; a thread not listed cannot be read (None)
     threads: dict[tuple[str, str], list[ThreadMessage]] = field(default_factory=dict)
 

@@ -49,6 +49,7 @@ class SlackStandIn:
         self.calls: list[SlackCall] = []
         self.uploads: dict[str, bytes] = {}
         self.latency = latency
+        self.method_latency: dict[str, float] = {}  # method -> its own latency (instead of `latency`)
         self.users: dict[str, dict[str, Any]] = {}
         self.faults: dict[str, list[Fault]] = {}
         self.ratelimit_probability: dict[str, float] = {}  # method -> chance of a random `ratelimited`
@@ -98,6 +99,10 @@ class SlackStandIn:
         if status is None:
             status = 429 if error == "ratelimited" else 200
         self.faults.setdefault(method, []).append(Fault(error, times, retry_after, status))
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Calls to `method` answer after `seconds` (0: at once, whatever `latency` says)."""
+        self.method_latency[method] = seconds
 
     def add_user(self, user_id: str, *, display_name: str = "", real_name: str = "", is_bot: bool = False) -> None:
         self.users[user_id] = {
@@ -188,8 +193,9 @@ class SlackStandIn:
         params = await self._params(request)
         call = SlackCall(method, params)
         self.calls.append(call)
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        latency = self.method_latency.get(method, self.latency)
+        if latency:
+            await asyncio.sleep(latency)
         if self._rng.random() < self.ratelimit_probability.get(method, 0.0):
             call.ok = False
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"})
