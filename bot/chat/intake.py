@@ -103,6 +103,11 @@ class ChatIntake(ChatBase):
             return "accepted"
 
     @functools.cached_property
+    def _conversation_ids(self) -> dict[accept_repo.ConversationKey, int]:
+        """Conversation ids this process has seen (rows are never deleted): a known conversation costs no read."""
+        return {}
+
+    @functools.cached_property
     def _accepts(self) -> GroupWriter[ToAccept, Accepted | Rejected]:
         return GroupWriter(self._write_accepts)
 
@@ -111,7 +116,12 @@ class ChatIntake(ChatBase):
         ttl = self.keeper.ttl
         return await self._db(
             lambda s: accept_repo.accept_messages(
-                s, batch, owner=self.instance_id, lease_ttl=ttl, judge=self.guards.judge
+                s,
+                batch,
+                owner=self.instance_id,
+                lease_ttl=ttl,
+                judge=self.guards.judge,
+                conversation_ids=self._conversation_ids,
             ),
             within=self._accept_db_retry,
             priority=URGENT,

@@ -56,7 +56,10 @@ def _transient_db_error(error: BaseException) -> bool:
 
 
 def _log_database_retry(state: RetryCallState) -> None:
-    error = state.outcome.exception() if state.outcome else None
+    _log_database_retry_of(state.outcome.exception() if state.outcome else None)
+
+
+def _log_database_retry_of(error: BaseException | None) -> None:
     reason = str(getattr(error, "orig", None) or error).splitlines()[0] if error else "?"
     log.warning("database unavailable (%s: %s); retrying", type(error).__name__, reason[:200])
 
@@ -142,6 +145,13 @@ class ChatBase:
 
     # ----- database with retries for transient trouble (a restarting PostgreSQL, a locked SQLite)
     async def _db(self, work: Callable[[Connection], T], *, within: float, priority: int = NORMAL) -> T:
+        try:  # the usual case, without setting up a retry loop for it
+            return await self._store.run(work, priority=priority)
+        except Exception as error:
+            if not _transient_db_error(error):
+                raise
+            _log_database_retry_of(error)
+            await asyncio.sleep(0.1)  # as the retry loop's own first wait
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_transient_db_error),
             stop=stop_after_delay(within),

@@ -15,7 +15,7 @@ costs no extra statement.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,6 +69,12 @@ _SET_VERDICT = update(Message).where(Message.id == bindparam("mid")).values(verd
 
 
 ConversationKey = tuple[str, str, str]
+MAX_KNOWN_CONVERSATIONS = 50_000  # conversation ids a process remembers (a few MB); then it starts afresh
+_SELECT_CONVERSATION_IDS = select(
+    Conversation.id, Conversation.team_id, Conversation.channel_id, Conversation.thread_ts
+).where(
+    tuple_(Conversation.team_id, Conversation.channel_id, Conversation.thread_ts).in_(bindparam("keys", expanding=True))
+)
 
 
 def _key(incoming: IncomingMessage) -> ConversationKey:
@@ -109,11 +115,7 @@ def _inserts(dialect: str) -> tuple[Any, Any]:
 def _conversation_ids(session: Connection, keys: set[ConversationKey]) -> dict[ConversationKey, int]:
     if not keys:
         return {}
-    rows = session.execute(
-        select(Conversation.id, Conversation.team_id, Conversation.channel_id, Conversation.thread_ts).where(
-            tuple_(Conversation.team_id, Conversation.channel_id, Conversation.thread_ts).in_(sorted(keys))
-        )
-    )
+    rows = session.execute(_SELECT_CONVERSATION_IDS, {"keys": sorted(keys)})
     return {(r.team_id, r.channel_id, r.thread_ts): r.id for r in rows}
 
 
@@ -154,11 +156,17 @@ def accept_messages(
     owner: str | None = None,
     lease_ttl: float = 60.0,
     judge: Judge | None = None,
+    conversation_ids: MutableMapping[ConversationKey, int] | None = None,
 ) -> list[Accepted | Rejected]:
     """Store each person's message once, leased to `owner`, in one transaction; results in `batch` order. `judge`
-    (bot.chat.guards.ChatGuards.judge) gives the limits' verdicts for the stored ones, inside that transaction."""
+    (bot.chat.guards.ChatGuards.judge) gives the limits' verdicts for the stored ones, inside that transaction.
+    `conversation_ids`: ids known from earlier batches (a conversation row is never deleted, so they stay true);
+    only the others are looked up, and the ones found or created are added once the transaction has committed."""
     results: list[Accepted | Rejected | None] = [None] * len(batch)
-    known = _conversation_ids(session, {_key(item.incoming) for item in batch})
+    cached = conversation_ids if conversation_ids is not None else {}
+    keys = {_key(item.incoming) for item in batch}
+    known = {key: cached[key] for key in keys if key in cached}
+    known.update(_conversation_ids(session, keys - set(known)))
     started: set[ConversationKey] = set()  # conversations an earlier message of this batch starts
     for i, item in enumerate(batch):
         key = _key(item.incoming)
@@ -206,6 +214,10 @@ def accept_messages(
     if judge is not None:
         _judge(session, batch, results, judge)
     session.commit()
+    if conversation_ids is not None:
+        if len(conversation_ids) + len(known) > MAX_KNOWN_CONVERSATIONS:
+            conversation_ids.clear()
+        conversation_ids.update(known)
     done = [result for result in results if result is not None]
     assert len(done) == len(batch)
     return done

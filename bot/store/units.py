@@ -148,7 +148,7 @@ class UnitRunner:
 
     def close(self) -> None:
         if self._thread is not None:
-            self._queue.put((2, next(self._order), _STOP))
+            self._queue.put((BACKGROUND + 1, next(self._order), _STOP))
             self._thread.join(timeout=30)
             self._sync_engine.dispose()
 
