@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import subprocess
 import sys
@@ -108,6 +109,10 @@ async def lukas_process(
                     raise RuntimeError(f"lukas did not start; see {log_path}")
             if not running.alive():
                 raise RuntimeError(f"lukas exited at start: {log_path.read_text()[-2000:]}")
+            # The load generator's own full garbage collections (over the stand-ins' and the libraries' objects)
+            # paused it for 50-150 ms mid-run, which showed up as Lukas's ack latency: keep them out of the figures.
+            gc.collect()
+            gc.freeze()
             yield running
         finally:
             if process.poll() is None:

@@ -153,7 +153,9 @@ def main() -> None:
         f"{skipped} start-up samples (imports, migrations) and waiting threads left out\n"
     )
     print(table("stage", stages, total=total, ms_per_sample=ms_per_sample, messages=args.messages), "\n")
-    print(table("library (innermost frame)", libraries, total=total, ms_per_sample=ms_per_sample, messages=args.messages))
+    print(
+        table("library (innermost frame)", libraries, total=total, ms_per_sample=ms_per_sample, messages=args.messages)
+    )
 
 
 if __name__ == "__main__":

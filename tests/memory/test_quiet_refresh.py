@@ -17,7 +17,9 @@ from tests.harness import write_config
 
 def keeper(tmp_path: Path, *, quiet: float, busy: list[bool]) -> tuple[SummaryKeeper, list[tuple[int, float]]]:
     path = write_config(
-        tmp_path / "config.yml", llm_base_url="http://127.0.0.1:9", overrides={"memory": {"refresh_quiet_seconds": quiet}}
+        tmp_path / "config.yml",
+        llm_base_url="http://127.0.0.1:9",
+        overrides={"memory": {"refresh_quiet_seconds": quiet}},
     )
     config = LiveConfig(load_config(path), path=path)
     memory = SummaryKeeper(

@@ -80,7 +80,10 @@ async def test_a_status_still_being_set_when_the_reply_shows_is_cleared_and_so_i
         await h.send(message_event(text="anyone there?"))
         await h.settle()
         await h.wait_until(lambda: len(h.slack.calls_to("assistant.threads.setStatus")) == 4)
-        assert [c.params["status"] for c in h.slack.calls_to("assistant.threads.setStatus")][-2:] == ["is thinking…", ""]
+        assert [c.params["status"] for c in h.slack.calls_to("assistant.threads.setStatus")][-2:] == [
+            "is thinking…",
+            "",
+        ]
 
 
 async def test_a_failing_status_never_blocks_the_reply(tmp_path: Path, database_url: str) -> None:
