@@ -165,3 +165,29 @@ async def _survives_redis_going_away(
     finally:
         restarted.kill()
         restarted.wait()
+
+
+async def test_a_healthy_provider_costs_about_one_breaker_read_a_second_not_three_per_message(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    async with running_lukas(tmp_path, database_url, env={"REDIS_URL": redis_url}) as h:
+        shared = h.lukas.services.gateway._shared
+        assert shared is not None
+        client = shared.health.client._client  # the redis-py client inside the health watcher
+        breaker_commands: list[tuple[object, ...]] = []
+        execute = client.execute_command
+
+        def counted(*args: object, **options: object) -> object:
+            if len(args) > 1 and str(args[1]).startswith("lukas:breaker") and args[0] != "SETNX":  # SETNX: set-up
+                breaker_commands.append(args)
+            return execute(*args, **options)
+
+        client.execute_command = counted  # type: ignore[method-assign]
+        started = asyncio.get_running_loop().time()
+        for i in range(10):
+            await h.send(message_event(text=f"hello {i}", channel=f"D0BR{i}", user=f"U0BR{i}"))
+        await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 10)
+        seconds = asyncio.get_running_loop().time() - started
+        # Each call used to read the state twice and reset the failure counter: 30 round trips for 10 answers.
+        assert 1 <= len(breaker_commands) <= 2 * (seconds + 1), breaker_commands
+        assert {str(c[0]) for c in breaker_commands} <= {"GET"}  # nothing to write while all goes well
