@@ -1,6 +1,7 @@
 """Benchmark 2 (chat issue): 50 conversations at once, 1 s LLM latency: wall time until all 50 replies are in Slack.
 
-`lukas run` runs as its own process. Target: <= 1.5 s (nothing may serialise the calls).
+`lukas run` runs as its own process. Target: <= 1.5 s (nothing may serialise the calls). Each conversation is its
+own person; the run exits 1 unless every conversation got the model's answer (none left out after 60 s).
 Usage: python bench/chat_concurrency.py [--conversations 50] [--database-url URL]
 """
 
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from _common import ROOT  # noqa: F401  (puts the repo on sys.path)
+from _common import answer_problems, answers_asked, fail_on, wait_for
 
 from bench._lukas_process import fresh_database, lukas_process
 from tests.harness import envelope, message_event, sign
@@ -23,9 +24,7 @@ from tests.standins.slack_api import SlackStandIn
 
 
 async def wait_for_posts(slack: SlackStandIn, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(slack.calls_to("chat.postMessage")) < count and time.monotonic() < deadline:
-        await asyncio.sleep(0.005)
+    await wait_for(lambda: len(slack.calls_to("chat.postMessage")) >= count, timeout=timeout, poll=0.005)
 
 
 async def main(conversations: int, database_url: str | None) -> None:
@@ -50,6 +49,17 @@ async def main(conversations: int, database_url: str | None) -> None:
             acked = time.perf_counter() - start
             await wait_for_posts(slack, conversations + 1)
             wall = time.perf_counter() - start
+            answered = {c.params.get("channel") for c in slack.calls_to("chat.postMessage")}
+            channels = ["DWARM", *(f"DC{i:04d}" for i in range(conversations))]
+            fail_on(
+                answer_problems(
+                    expected=conversations + 1,
+                    asked=answers_asked([r.body for r in llm.chat_requests]),
+                    texts=slack.posted_texts(),
+                    reply=str(llm.reply),
+                    missing=[channel for channel in channels if channel not in answered],
+                )
+            )
             spread = max(r.at for r in llm.chat_requests[1:]) - min(r.at for r in llm.chat_requests[1:])
             print(
                 f"{conversations} conversations, LLM latency 1.0 s, database {url.split(':')[0]}, lukas in its own "

@@ -19,11 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import NO_LIMITS, bench_config, inline_chat, report
+from _common import NO_LIMITS, answer_problems, bench_config, fail_on, inline_chat, report
 
 from bot.llm.gateway import ChatResult
 from bot.store import migrate
 from bot.tokens.counting import REPLY_PRIMING_TOKENS, count_message
+
+REPLY = "Honey-sweet answer 🐻 " * 8
 
 
 class InstantModel:
@@ -35,7 +37,7 @@ class InstantModel:
     async def complete(self, messages: list[dict[str, Any]], **_options: Any) -> ChatResult:
         self.requests.append(messages)
         summary = messages[0]["content"].startswith("You keep")
-        text = (messages[-1]["content"] * 3) if summary else "Honey-sweet answer 🐻 " * 8
+        text = (messages[-1]["content"] * 3) if summary else REPLY
         return ChatResult(
             text=text,
             outcome="ok",
@@ -53,9 +55,10 @@ def is_summary(messages: list[dict[str, Any]]) -> bool:
 
 
 async def run(url: str, *, memory: bool, count: int, warmup: int, folder: Path) -> dict[str, Any]:
+    # One person's long DM on purpose (it needs a summary): the limits are off, or it would time slow-down lines.
     config = bench_config({"memory": {"enabled": memory}, **NO_LIMITS}, folder=folder)
     model = InstantModel()
-    chat, send = inline_chat(config=config, database_url=url, model=model, tag=f"MEM{int(memory)}")
+    chat, send, replies = inline_chat(config=config, database_url=url, model=model, tag=f"MEM{int(memory)}")
     refreshes: list[float] = []
 
     async def one(i: int) -> float:
@@ -74,6 +77,7 @@ async def run(url: str, *, memory: bool, count: int, warmup: int, folder: Path) 
     llm = config.current.llm
     allowed = llm.context_budget_tokens - llm.max_tokens
     answers = [m for m in model.requests if not is_summary(m)]
+    fail_on(answer_problems(expected=warmup + count, asked=len(answers), texts=replies(), reply=REPLY))
     used = [sum(count_message(m["content"], model=llm.model) for m in msgs) + REPLY_PRIMING_TOKENS for msgs in answers]
     with_summary = [m for m in answers if len(m) > 1 and m[1]["content"].startswith("Earlier in this conversation")]
     summary_tokens = [count_message(m[1]["content"], model=llm.model) for m in with_summary]
