@@ -70,6 +70,8 @@ def waiting(stack: str, frames: list[tuple[str, str]]) -> bool:
 
 def stage_of(frames: list[tuple[str, str]]) -> str:
     for function, file in reversed(frames):
+        if file.endswith("bot/store/units.py"):  # below any repository function: the hop between threads itself
+            return "database: handing units between threads"
         if file.startswith("bot/") or "/bot/" in file:
             for stage, names in STAGES:
                 if function.rpartition(".")[2] in names:
