@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.batching import GroupWriter
 from bot.chat.events_logic import IncomingMessage, classify_event
+from bot.chat.limits_logic import Limit, Rules
+from bot.config.guards_schema import Window
 from bot.store.accept_repo import NOT_IN_THREAD, Accepted, Rejected, ToAccept, accept_messages
 from bot.store.models import Conversation, Message
 from bot.store.units import UnitRunner
@@ -162,3 +164,53 @@ async def test_the_intake_answers_every_message_of_a_burst(kind: str, tmp_path: 
             f"DB{i}" for i in range(40)
         )
         assert len(llm.chat_requests) == 40
+
+
+async def test_known_conversations_are_not_looked_up_again_and_a_rolled_back_one_is_not_kept(
+    db_engine: AsyncEngine,
+) -> None:
+    known: dict[tuple[str, str, str], int] = {}
+    runner = UnitRunner(db_engine)
+    looked_up: list[str] = []
+
+    def accept_watched(batch: Sequence[ToAccept], **options: Any) -> Any:
+        def work(session: Any) -> Any:
+            from sqlalchemy import event
+
+            def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+                if statement.lstrip().upper().startswith("SELECT") and "FROM conversations" in statement:
+                    looked_up.append(statement)
+
+            event.listen(session, "before_cursor_execute", note)
+            try:
+                return accept_messages(session, batch, owner="me", lease_ttl=30, conversation_ids=known, **options)
+            finally:
+                event.remove(session, "before_cursor_execute", note)
+
+        return runner.run(work)
+
+    try:
+        first = await accept_watched([incoming(message_event(text="one", channel="DKNOWN"), event_id="EvK1")])
+        assert isinstance(first[0], Accepted) and list(known.values()) == [first[0].conversation_id]
+        looked_up.clear()
+        second = await accept_watched([incoming(message_event(text="two", channel="DKNOWN"), event_id="EvK2")])
+        assert isinstance(second[0], Accepted) and second[0].conversation_id == first[0].conversation_id
+        assert looked_up == []  # the conversation's id came from what this process already knew
+
+        def judge_fails(_session: Any, _requests: Any) -> list[str]:
+            raise RuntimeError("the database went away mid-transaction")
+
+        limited = incoming(message_event(text="three", channel="DNEW"), event_id="EvK3")
+        rules = Rules(
+            person=Limit("p:U", Window(messages=5, window_seconds=60)), conversation_scope="", per_conversation=None
+        )
+        limited = ToAccept(limited.incoming, 7, rules)
+        with pytest.raises(RuntimeError):
+            await accept_watched([limited], judge=judge_fails)
+        assert ("T1", "DNEW", "") not in known and len(known) == 1  # its conversation row was rolled back
+        async with db_engine.connect() as connection:
+            assert (
+                await connection.execute(select(Conversation.id).where(Conversation.channel_id == "DNEW"))
+            ).all() == []
+    finally:
+        await asyncio.to_thread(runner.close)
