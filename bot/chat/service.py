@@ -57,10 +57,10 @@ class ChatService(ChatRecovery):
             history_size = self._history_rows()
 
             def load(s: Connection) -> tuple[chat_repo.ClaimedMessage, frozenset[str]]:
-                return (
-                    chat_repo.load_claimed(s, message_id, history_size=history_size),
-                    privacy_repo.participants(s, message_id),
-                )
+                claimed = chat_repo.load_claimed(s, message_id, history_size=history_size)
+                if claimed.conversation.kind == "dm":  # a 1:1 DM has one person: no read of its whole history
+                    return claimed, frozenset({claimed.user_id} if claimed.user_id else ())
+                return claimed, privacy_repo.participants(s, message_id)
 
             claimed, people = await self._db(load, within=self._answer_db_retry)
             if lease.state == chat_repo.POSTING and await self._recover_posting(claimed, lease, people):
