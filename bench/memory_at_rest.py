@@ -109,17 +109,23 @@ for name in sys.argv[1:]:
     now = process.memory_info().rss
     steps.append((name, (now - before) / 2**20, ""))
     before = now
+from bot.tokens.counting import lean_encoding
+lean_encoding("o200k_base")  # the shipped config's chat model counts with it; tiktoken's Rust tables, mostly
+now = process.memory_info().rss
+steps.append(("tokenizer o200k_base (lean)", (now - before) / 2**20, ""))
+before = now
 print(json.dumps({"start": 0, "steps": steps, "total": before / 2**20}))
 """
 
 
 def import_breakdown() -> None:
-    """RSS each library adds, imported in IMPORT_STEPS order in a fresh interpreter (shared ones count once)."""
+    """RSS each library adds, imported in IMPORT_STEPS order in a fresh interpreter (shared ones count once), then
+    what the tokenizer adds once loaded."""
     out = subprocess.run(
         [sys.executable, "-c", _BREAKDOWN, *IMPORT_STEPS], capture_output=True, text=True, check=True, cwd=_common.ROOT
     )
     result = json.loads(out.stdout)
-    print("RSS added by each import, in this order (a fresh interpreter):")
+    print("RSS added by each import, in this order, then by the tokenizer (a fresh interpreter):")
     for name, added, error in result["steps"]:
         print(f"  {name:34} " + (f"{added:+7.1f} MB" if added is not None else f"not installed ({error})"))
     print(f"  {'total':34} {result['total']:7.1f} MB")

@@ -151,6 +151,10 @@ class Lukas:
     """A running bot. `start()` returns once Slack traffic is being served; `stop()` drains and closes."""
 
     def __init__(self, settings: Settings, config: LiveConfig) -> None:
+        # The tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack), and on this thread
+        # before anything else is built: the parse's freed heap is then reused by what follows. Loaded on a worker
+        # thread during start(), ~10 MB of it stayed resident in that thread's malloc arena.
+        encoding_for(counting_model(config.current), config.current.llm.default_encoding)
         self.settings = settings
         self.config = config
         self.services = build_services(settings, config)
@@ -261,9 +265,6 @@ class Lukas:
                 from bot.slack.listeners import direct_intake
 
                 self._intake = direct_intake(self.services.chat, auth=self._auth)
-        llm = self.config.current.llm
-        # Load the tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack).
-        await asyncio.to_thread(encoding_for, counting_model(self.config.current), llm.default_encoding)
         heap.settle_after_start()
         try:  # before serving: on SQLite this picks up the previous process's unfinished answers at once
             await self.services.chat.sweep_once()
