@@ -154,7 +154,10 @@ class Lukas:
         # The tokenizer now, not on the first message (it takes ~0.5 s and would stall that ack), and on this thread
         # before anything else is built: the parse's freed heap is then reused by what follows. Loaded on a worker
         # thread during start(), ~10 MB of it stayed resident in that thread's malloc arena.
-        encoding_for(counting_model(config.current), config.current.llm.default_encoding)
+        tokenizer = encoding_for(counting_model(config.current), config.current.llm.default_encoding)
+        # Its first encode on a thread builds that thread's matcher (~45 ms, ~10 MB): here, not in the first accept
+        # before its ack (this is the thread that serves events).
+        tokenizer.encode("Lukas wakes up")
         self.settings = settings
         self.config = config
         self.services = build_services(settings, config)
@@ -265,6 +268,7 @@ class Lukas:
                 from bot.slack.listeners import direct_intake
 
                 self._intake = direct_intake(self.services.chat, auth=self._auth)
+        self.services.gateway.warm_up()
         heap.settle_after_start()
         try:  # before serving: on SQLite this picks up the previous process's unfinished answers at once
             await self.services.chat.sweep_once()

@@ -23,7 +23,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from bot.breaker import OPEN, Breaker
+from bot.breaker import Breaker
 from bot.config.live import LiveConfig
 from bot.config.schema import LukasConfig
 from bot.errors import BreakerOpen, IncompleteStream, LukasError
@@ -31,7 +31,7 @@ from bot.llm import retry_logic as outcomes
 from bot.llm.chain_logic import ProviderSpec, fits_window, next_index, resolve_chain
 from bot.llm.clients import ClientPool
 from bot.llm.cost_logic import cost_at
-from bot.llm.rate_limit import SlidingWindowLimiter
+from bot.llm.provider_guards import ProviderGuards, Throttled
 from bot.llm.results import ChatResult, ProviderCall
 from bot.llm.stream_reader import DeltaSink, Reading, read_stream
 from bot.shared.state import SharedState
@@ -43,23 +43,10 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 AlertAdmins = Callable[[str, str], Awaitable[bool]]
-_NOT_COUNTED_BY_BREAKER = frozenset(
-    {
-        outcomes.AUTH,
-        outcomes.INVALID_REQUEST,
-        outcomes.CONTENT_FILTER,
-        outcomes.CONTEXT_LENGTH,
-        outcomes.MODEL_NOT_FOUND,
-    }
-)
 
 
 class _GiveUp(LukasError):
     """Retry-After asked for longer than the policy allows."""
-
-
-class _Throttled(LukasError):
-    """Our own rate limit would make this request wait longer than allowed."""
 
 
 @dataclass
@@ -69,18 +56,6 @@ class _Link:
     finish_reason: str | None = None
     streamed: bool = False
     stopped: bool = False
-
-
-def _log_breaker_change(breaker: Breaker, old: str, new: str) -> None:
-    if new == OPEN:
-        log.error(
-            "circuit breaker %s: %s -> open; answering with fallback lines for %ss",
-            breaker.name,
-            old,
-            f"{breaker.reset_seconds:g}",
-        )
-    else:
-        log.warning("circuit breaker %s: %s -> %s", breaker.name, old, new)
 
 
 class ChatGateway:
@@ -95,15 +70,11 @@ class ChatGateway:
         shared: SharedState | None = None,
     ) -> None:
         self._config = config
-        self._shared = shared  # REDIS_URL: breakers and rate limits shared with every other replica
+        self.guards = ProviderGuards(shared=shared)  # breakers and rate limits
         self._alert_admins = alert_admins
         self._sleep = sleep  # retry waits (the test harness replaces it)
-        self._limit_sleep: Sleep = asyncio.sleep  # rate-limit waits are about real time
-        self.rate_window_seconds = 60.0  # what "per minute" means for the rate limits (tests shorten it)
         self._rng = rng or random.Random()
         self._clients = ClientPool(api_keys=api_keys)
-        self._breakers: dict[str, Breaker] = {}
-        self._limiters: dict[str, SlidingWindowLimiter] = {}
         self._chain: tuple[LukasConfig | None, tuple[ProviderSpec, ...]] = (None, ())
         self._named_chains: dict[tuple[str, ...], tuple[ProviderSpec, ...]] = {}
         self._unpriced_warned: set[str] = set()
@@ -122,65 +93,36 @@ class ChatGateway:
             named = self._named_chains[names] = resolve_chain(config, names=names)
         return named
 
-    # ----- breakers: one per name:model, so a new model starts with a fresh breaker
     def breaker(self, spec: ProviderSpec) -> Breaker:
-        breaker = self._breakers.get(spec.key)
-        if breaker is None:
-            breaker = Breaker(
-                name=spec.key,
-                fail_max=spec.fail_max,
-                reset_seconds=spec.reset_seconds,
-                ignore=_not_counted,
-                on_change=_log_breaker_change,
-                shared=self._shared.breaker_storage if self._shared is not None else None,
-            )
-            self._breakers[spec.key] = breaker
-        else:
-            breaker.configure(fail_max=spec.fail_max, reset_seconds=spec.reset_seconds)
-        return breaker
+        return self.guards.breaker(spec)
 
     def breaker_states(self) -> dict[str, str]:
-        return {key: breaker.state for key, breaker in self._breakers.items()}
+        return self.guards.breaker_states()
 
-    def _limiter(self, spec: ProviderSpec) -> SlidingWindowLimiter | None:
-        limits = spec.rate_limit
-        if limits is None:
-            return None
-        limiter = self._limiters.get(spec.name)
-        if limiter is None:
-            limiter = SlidingWindowLimiter(
-                requests=limits.requests_per_minute, tokens=limits.tokens_per_minute, window=self.rate_window_seconds
-            )
-            self._limiters[spec.name] = limiter
-        else:
-            limiter.configure(requests=limits.requests_per_minute, tokens=limits.tokens_per_minute)
-            limiter.window = self.rate_window_seconds
-        return limiter
+    @property
+    def _shared(self) -> SharedState | None:
+        return self.guards.shared
 
-    async def _wait_for_room(self, spec: ProviderSpec, limiter: SlidingWindowLimiter, estimate: int) -> None:
-        """The provider's rate limit: shared by every replica through Redis when it is there, else this process's."""
-        limits = spec.rate_limit
-        assert limits is not None
-        if self._shared is not None and self._shared.rate_limits.usable():
-            room = await self._shared.rate_limits.acquire(
-                provider=spec.name,
-                requests=limits.requests_per_minute,
-                tokens=limits.tokens_per_minute,
-                cost=estimate,
-                window=self.rate_window_seconds,
-                max_wait=limits.max_wait_seconds,
-                sleep=self._limit_sleep,
-            )
-            if room is False:
-                raise _Throttled()  # not an attempt: nothing was sent
-            if room is True:
-                return
-        delay = limiter.reserve(tokens=estimate, max_wait=limits.max_wait_seconds)
-        if delay is None:
-            raise _Throttled()
-        if delay > 0:
-            log.debug("rate limit of %s: waiting %.2fs", spec.name, delay)
-            await self._limit_sleep(delay)
+    @property
+    def rate_window_seconds(self) -> float:
+        return self.guards.rate_window_seconds
+
+    @rate_window_seconds.setter
+    def rate_window_seconds(self, seconds: float) -> None:
+        self.guards.rate_window_seconds = seconds
+
+    def warm_up(self) -> int:
+        """Build the chain's clients now (at start): the first was built on the first answer, a ~0.1 s stall of the
+        event loop that every event arriving meanwhile waited for. Returns how many; one that cannot be built is
+        left to the first call, which reports it as that provider's failure."""
+        built = 0
+        for spec in self.chain():
+            try:
+                self._clients.get(spec)
+                built += 1
+            except Exception as exc:
+                log.warning("could not prepare the client for %s at start (%s)", spec.key, type(exc).__name__)
+        return built
 
     async def aclose(self) -> None:
         await self._clients.aclose()
@@ -261,7 +203,7 @@ class ChatGateway:
         llm = self._config.current.llm
         policy = spec.retry
         breaker = self.breaker(spec)
-        limiter = self._limiter(spec)
+        limiter = self.guards.limiter(spec)
         started = time.monotonic()
         attempts = 0
         reading = Reading()
@@ -285,7 +227,7 @@ class ChatGateway:
             reading = Reading()
             client = self._clients.get(spec)  # before the rate limit: building a client must not eat into its slot
             if limiter is not None and spec.rate_limit is not None:
-                await self._wait_for_room(spec, limiter, estimate)
+                await self.guards.wait_for_room(spec, limiter, estimate)
             attempts += 1
             sampling: dict[str, Any] = {"temperature": llm.temperature, "max_tokens": reply_tokens or llm.max_tokens}
             async with asyncio.timeout(spec.timeout_seconds + 5):
@@ -315,7 +257,7 @@ class ChatGateway:
             )
         except _GiveUp:
             failure = (outcomes.RATE_LIMITED, None)
-        except _Throttled:
+        except Throttled:
             failure = (outcomes.THROTTLED, None)
         except IncompleteStream as error:
             failure = (outcomes.INCOMPLETE, error)
@@ -442,14 +384,6 @@ class ChatGateway:
             latency_ms=int((time.monotonic() - started) * 1000),
         )
         return _Link(call, streamed=reading.streamed)
-
-
-def _not_counted(error: BaseException) -> bool:
-    """What the breaker does not count: the caller's own faults, a stream we closed on purpose, a request the
-    client-side rate limit never sent."""
-    if isinstance(error, GeneratorExit | asyncio.CancelledError | _Throttled):
-        return True
-    return outcomes.classify_error(error) in _NOT_COUNTED_BY_BREAKER
 
 
 def _rough_tokens(messages: list[dict[str, Any]]) -> int:
