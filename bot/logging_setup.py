@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
@@ -35,6 +36,23 @@ def one_line(text: str, *, limit: int = MAX_LINE_CHARS) -> str:
 def _traceback_lines(text: str) -> str:
     """A traceback stays readable on several lines, each indented, so none can pass for a record of its own."""
     return "\n".join("    " + one_line(line) for line in text.splitlines())
+
+
+class StoppedByShutdown(logging.Filter):
+    """A task the shutdown cancels makes some libraries log the CancelledError as an error with a traceback
+    (APScheduler's "raised an exception", SQLAlchemy's "Exception during reset or similar" for the connection the
+    task held). A stop is not an error: `message` as one INFO line instead. Installed on the logger that emits it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self._message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg = self._message
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 class ContextFilter(logging.Filter):

@@ -7,7 +7,6 @@ life: install at start (plus a catch-up run for a slot missed while Lukas was do
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -19,24 +18,16 @@ from bot.images import schedule
 from bot.images.caption_service import gateway_caption_writer
 from bot.images.factory import build_job
 from bot.images.job import WeeklyImageJob
+from bot.logging_setup import StoppedByShutdown
 from bot.store.models import GeneratedImage
 
 log = logging.getLogger(__name__)
 
 
-class _CancelledAtShutdown(logging.Filter):
-    """APScheduler's shutdown cancels a job still running (a catch-up, a retry of kept pictures) and logs that as
-    'raised an exception' with a traceback. A stop is not an error: one plain line instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
-            record.msg = 'Job "%s" was stopped by the shutdown; it runs again at its next time (or the next start)'
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
-logging.getLogger("apscheduler.executors.default").addFilter(_CancelledAtShutdown())
+# The shutdown cancels a job still running (a catch-up, a retry of kept pictures): one line, not a traceback.
+logging.getLogger("apscheduler.executors.default").addFilter(
+    StoppedByShutdown('Job "%s" was stopped by the shutdown; it runs again at its next time (or the next start)')
+)
 
 RUNNING = "running"
 STOPPED = "stopped"

@@ -39,3 +39,22 @@ async def test_a_job_cancelled_by_the_shutdown_logs_one_line_and_no_traceback(
     assert "post kept pictures" in reports[0].getMessage()
     assert "stopped by the shutdown" in reports[0].getMessage()
     assert all(r.exc_info is None for r in caplog.records)  # no traceback anywhere
+
+
+def test_a_connection_dropped_by_the_shutdown_is_one_line_not_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    import bot.store.db  # noqa: F401  (installs the filter on SQLAlchemy's pool loggers)
+
+    pool_log = logging.getLogger("sqlalchemy.pool.impl.AsyncAdaptedQueuePool")
+    with caplog.at_level(logging.INFO, logger="sqlalchemy.pool"):
+        try:
+            raise asyncio.CancelledError
+        except asyncio.CancelledError:
+            pool_log.error("Exception during reset or similar", exc_info=True)  # what _finalize_fairy logs
+        try:
+            raise OSError("disk full")
+        except OSError:
+            pool_log.error("Exception during reset or similar", exc_info=True)  # a real error keeps its traceback
+    cancelled, real = [r for r in caplog.records if r.name == pool_log.name]
+    assert cancelled.levelno == logging.INFO and cancelled.exc_info is None
+    assert "dropped" in cancelled.getMessage() and "nothing is lost" in cancelled.getMessage()
+    assert real.levelno == logging.ERROR and real.exc_info is not None
