@@ -76,10 +76,10 @@ class SummaryKeeper:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    def after_reply(self, claimed: ClaimedMessage, *, reply_tokens: int | None, loaded_limit: int) -> None:
+    def after_reply(self, claimed: ClaimedMessage, *, reply_tokens: int | None) -> None:
         """A reply to `claimed` was recorded (`reply_tokens`: its stored count, None when no reply of Lukas's was
-        stored): nudge the keeper if a refresh is due, judged from the history the answer loaded (`loaded_limit`
-        rows at most per group). Returns at once and reads nothing."""
+        stored): nudge the keeper if a refresh is due, judged from the history the answer loaded. Returns at once
+        and reads nothing."""
         config = self._config.current
         if not config.memory.enabled:
             return
@@ -94,7 +94,7 @@ class SummaryKeeper:
             boundary=boundary,
             summary_stale=claimed.has_summary and summary is None,
             reply=reply,
-            loaded_limit=loaded_limit,
+            loaded_limit=claimed.history_limit,
             history_size=config.llm.history_size,
             window_tokens=self._window_tokens(),
             refresh_after=config.memory.refresh_after_messages,

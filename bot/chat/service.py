@@ -165,7 +165,7 @@ class ChatService(ChatRecovery):
                     await status.clear(replied=bool(timestamps))
         reply_tokens = await self._record(claimed, lease, answer, timestamps)
         # The summary is refreshed in the background, after the reply, once the conversation is quiet.
-        self.memory.after_reply(claimed, reply_tokens=reply_tokens, loaded_limit=self._history_rows())
+        self.memory.after_reply(claimed, reply_tokens=reply_tokens)
 
     def _history_rows(self) -> int:
         """How many of its newest messages an answer loads (and as many thread context messages)."""

@@ -56,6 +56,7 @@ class ClaimedMessage:
     user_name: str | None
     conversation: ConversationInfo
     history: list[StoredMessage]  # up to and including this message, plus a thread's context messages (any order)
+    history_limit: int  # at most this many own messages (and as many context ones) were loaded into `history`
     ts: str | None = None  # the message's own Slack ts (where a thinking status goes in a DM's main timeline)
     team_id: str = ""
     erased: bool = False  # deleted in Slack (or forgotten) before Lukas answered: not answered at all
@@ -223,6 +224,7 @@ def load_claimed(session: Connection, message_id: int, *, history_size: int) -> 
         erased=question.erased_at is not None,
         reply_text=question.reply_text,
         verdict=question.verdict or ANSWER,
+        history_limit=history_size,
     )
 
 
