@@ -99,18 +99,6 @@ class ChatGateway:
     def breaker_states(self) -> dict[str, str]:
         return self.guards.breaker_states()
 
-    @property
-    def _shared(self) -> SharedState | None:
-        return self.guards.shared
-
-    @property
-    def rate_window_seconds(self) -> float:
-        return self.guards.rate_window_seconds
-
-    @rate_window_seconds.setter
-    def rate_window_seconds(self, seconds: float) -> None:
-        self.guards.rate_window_seconds = seconds
-
     def warm_up(self) -> int:
         """Build the chain's clients now (at start): the first was built on the first answer, a ~0.1 s stall of the
         event loop that every event arriving meanwhile waited for. Returns how many; one that cannot be built is

@@ -70,7 +70,7 @@ async def test_a_rate_limit_is_never_exceeded_at_the_provider(tmp_path: Path, da
             primary=provider(llm, "model-a", rate_limit={"requests_per_minute": 3, "max_wait_seconds": 10})
         )
         async with running_lukas(tmp_path, database_url, llm=llm, overrides=overrides) as h:
-            h.lukas.services.gateway.rate_window_seconds = 2.0  # "per minute" becomes per 2 s: a fast test
+            h.lukas.services.gateway.guards.rate_window_seconds = 2.0  # "per minute" becomes per 2 s: a fast test
             await asyncio.gather(*(h.send(message_event(text=f"hi {i}", channel=f"D0RL{i}")) for i in range(8)))
             await h.wait_until(lambda: len(h.slack.calls_to("chat.postMessage")) == 8, timeout=25)
             await h.settle()

@@ -61,7 +61,7 @@ async def test_replicas_share_one_provider_rate_limit(tmp_path: Path, database_u
             running_lukas(tmp_path / "b", database_url, slack=slack, llm=llm, overrides=overrides, env=env) as b,
         ):
             for h in (a, b):
-                h.lukas.services.gateway.rate_window_seconds = 2.0  # "per minute" becomes per 2 s: a fast test
+                h.lukas.services.gateway.guards.rate_window_seconds = 2.0  # "per minute" becomes per 2 s: a fast test
             sends = [
                 replica.send(message_event(text=f"hi {i}", channel=f"D0SRL{name}{i}"))
                 for i in range(4)
@@ -134,7 +134,7 @@ async def _survives_redis_going_away(
     command: list[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    shared = h.lukas.services.gateway._shared
+    shared = h.lukas.services.gateway.guards.shared
     assert shared is not None
     shared.health._probe_every = 0.3
     await h.send(message_event(text="with redis", channel="D0RD0"))
@@ -171,7 +171,7 @@ async def test_a_healthy_provider_costs_about_one_breaker_read_a_second_not_thre
     tmp_path: Path, database_url: str, redis_url: str
 ) -> None:
     async with running_lukas(tmp_path, database_url, env={"REDIS_URL": redis_url}) as h:
-        shared = h.lukas.services.gateway._shared
+        shared = h.lukas.services.gateway.guards.shared
         assert shared is not None
         client = shared.health.client._client  # the redis-py client inside the health watcher
         breaker_commands: list[tuple[object, ...]] = []
