@@ -20,7 +20,7 @@ import aiohttp
 import psutil
 
 from tests.harness import SIGNING_SECRET, write_config
-from tests.helpers import free_port, postgres_database
+from tests.helpers import free_port, postgres_database, stop_process
 from tests.standins.openai_api import OpenAIStandIn
 from tests.standins.slack_api import SlackStandIn
 
@@ -115,9 +115,4 @@ async def lukas_process(
             gc.freeze()
             yield running
         finally:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_process(process)

@@ -62,6 +62,17 @@ def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return result[0]
 
 
+def stop_process(process: subprocess.Popen[bytes], *, grace: float = 20) -> None:
+    """SIGTERM a `lukas run` the caller started (unless it already ended), then SIGKILL it after `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def clean_env(**overrides: str) -> dict[str, str]:
     """os.environ without the bot's own variables, plus overrides: what a subprocess `lukas` should see."""
     env = {key: value for key, value in os.environ.items() if key not in LUKAS_ENV_VARS}

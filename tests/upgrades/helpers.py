@@ -20,7 +20,7 @@ import yaml
 
 from bot.store import migrate
 from tests.harness import deep_merge, envelope, message_event, sign
-from tests.helpers import REPO_ROOT, clean_env, free_port
+from tests.helpers import REPO_ROOT, clean_env, free_port, stop_process
 
 
 def newest_and_previous() -> tuple[str, str]:
@@ -196,10 +196,4 @@ async def lukas_run(tree: Path | None, workdir: Path, *args: str, env: dict[str,
                 await asyncio.sleep(0.05)
         yield running
     finally:
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
